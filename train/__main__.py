@@ -1,0 +1,294 @@
+"""python -m train: image folders -> a Keras model, a TF.js bundle and an evaluation report.
+
+    data/<class>/**/*.{jpg,jpeg,png,webp,bmp,gif}   one folder per class, any number >= 2
+    models/runs/<run-id>/                           everything one run writes
+    models/current -> runs/<run-id>                 moved only once a run is complete
+
+With no data folder, a synthetic demo data set (render vs photo) is generated and used.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
+
+from . import data as data_lib  # noqa: E402
+from . import runs  # noqa: E402
+from .preprocess import SPEC_FILE, Spec, save_spec  # noqa: E402
+
+DEFAULT_DATA = Path("data")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from .export import QUANTIZATIONS
+    from .model import ARCHS
+
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="folder with one sub-folder of pictures per class (default: data/; when data/ "
+                        "does not exist a synthetic demo set is generated)")
+    p.add_argument("--out", "--models", dest="models", type=Path, default=Path("models"),
+                   help="output folder: runs go to OUT/runs/<run-id>, OUT/current points at the latest")
+    p.add_argument("--arch", choices=list(ARCHS), default="tracenet",
+                   help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
+    p.add_argument("--epochs", type=int, default=20, help="most epochs to train (early stopping may end sooner)")
+    p.add_argument("--patience", type=int, default=4, help="epochs without val-loss improvement before stopping")
+    p.add_argument("--batch-size", type=int, default=32, help="views per training batch")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="model input size in pixels (default: 64 crops for tracenet, 200 for rendernet2017)")
+    p.add_argument("--grid", type=int, default=3, help="crops view: grid x grid crops are voted at prediction")
+    p.add_argument("--max-side", type=int, default=512, help="crops view: longer side brought down to this")
+    p.add_argument("--crops-per-image", type=int, default=4,
+                   help="crops view: random crops taken from each decoded training picture")
+    p.add_argument("--learning-rate", "--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and augmentation")
+    p.add_argument("--split", default="80/10/10", help="train/val/test percentages (default 80/10/10)")
+    p.add_argument("--group-pattern", default=None,
+                   help="regex on file names; pictures whose match (first group) is equal share a split "
+                        "(e.g. one house, one render project)")
+    p.add_argument("--positive-class", default=None,
+                   help="two classes: the class the threshold and ROC are about (default: the second name)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default="float32",
+                   help="weights of the TF.js bundle the static site serves (float16/uint8: smaller)")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--static-site", type=Path, default=Path("static_site"),
+                   help="static site whose model/ folder is refreshed from the new run ('' to skip)")
+    p.add_argument("--demo-per-class", type=int, default=1000, help="demo data: pictures per class")
+    p.add_argument("--run-id", default=None, help="name of the run folder (default: time stamp + arch)")
+    args = p.parse_args(argv)
+    try:
+        parts = [float(x) for x in args.split.split("/")]
+        assert len(parts) == 3 and all(x >= 0 for x in parts) and parts[0] > 0 and sum(parts) > 0
+    except (ValueError, AssertionError):
+        p.error(f"--split {args.split!r}: expected three percentages like 80/10/10")
+    args.fractions = tuple(x / sum(parts) for x in parts)
+    for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except (data_lib.DataError, runs.RunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
+    t_start = time.time()
+    data_dir, synthetic = prepare_data(args)
+    class_names, items, skipped = data_lib.discover(data_dir, args.fractions, args.group_pattern)
+    print(f"data: {data_dir} ({'SYNTHETIC demo data' if synthetic else 'your pictures'}): "
+          f"{len(class_names)} classes {class_names}; {data_lib.describe(items, class_names)}"
+          + (f"; {len(skipped)} files skipped" if skipped else ""))
+    if not any(it.split == "train" for it in items):
+        raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
+    t_scanned = time.time()
+
+    import keras
+    import tensorflow as tf
+
+    from . import model as model_lib
+    from .evaluate import choose_threshold, evaluate
+    from .export import copy_to_static_site, export_tfjs, folder_bytes
+    from .predict import predict_files
+
+    keras.utils.set_random_seed(args.seed)
+    arch = model_lib.ARCHS[args.arch]
+    positive = pick_positive(class_names, args.positive_class)
+    spec = Spec(class_names=tuple(class_names), input_size=args.image_size or arch["input_size"],
+                view=arch["view"], max_side=args.max_side, grid=args.grid,
+                positive_class=class_names[positive] if positive is not None else None)
+    model = model_lib.build(args.arch, spec.input_size, len(class_names))
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
+          f"input {spec.input_size}x{spec.input_size}" + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
+
+    failures = data_lib.DecodeFailures()
+    n_train = sum(it.split == "train" for it in items)
+    per_image = args.crops_per_image if spec.view == "crops" else 1
+    steps = math.ceil(n_train * per_image / args.batch_size)
+    train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
+                                         crops_per_image=args.crops_per_image, augment=not args.no_augment)
+    val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    weights = data_lib.class_weights(items, len(class_names))
+    if weights:
+        print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
+    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
+    t_fit = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=steps,
+                        class_weight=weights, callbacks=callbacks, verbose=2 if os.environ.get("CI") else 1)
+    train_seconds = time.time() - t_fit
+    epochs_run = len(history.history["loss"])
+    best_epoch = int(min(range(epochs_run), key=lambda i: history.history[monitor][i])) + 1
+
+    # Evaluate with exactly the prediction procedure the app and the page use (all crops, voted).
+    t_eval = time.time()
+    scored = {}
+    for split in ("val", "test"):
+        chosen = [it for it in items if it.split == split]
+        probs, errors = predict_files(model, spec, [it.path for it in chosen])
+        for it, e in zip(chosen, errors):
+            if e:
+                failures.record(it.path, f"{e}, skipped")
+        keep = [i for i, e in enumerate(errors) if e is None]
+        scored[split] = ([chosen[i] for i in keep], probs[keep])
+    threshold = None
+    if positive is not None:
+        val_items, val_probs = scored["val"]
+        threshold = choose_threshold([it.label for it in val_items], val_probs, positive) if val_items else 0.5
+        spec = dataclasses.replace(spec, threshold=threshold)
+    reports = {split: (evaluate([it.label for it in its], p, class_names, positive, threshold) if its else None)
+               for split, (its, p) in scored.items()}
+    eval_seconds = time.time() - t_eval
+
+    run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"
+    staging = runs.staging_dir(args.models, run_id)
+    try:
+        t_export = time.time()
+        inference_only(model).save(staging / "model.keras")
+        save_spec(spec, staging / SPEC_FILE)
+        export_tfjs(model, staging / "tfjs")
+        served = "tfjs"
+        if args.quantize != "float32":
+            served = f"tfjs-{args.quantize}"
+            export_tfjs(model, staging / served, quantize=args.quantize)
+        export_seconds = time.time() - t_export
+        write_predictions(staging / "predictions.csv", scored, class_names)
+        skipped_all = skipped + data_lib.unique_failures(failures)
+        metrics = {
+            "run_id": run_id,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "arch": args.arch,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "class_names": class_names,
+            "positive_class": spec.positive_class,
+            "threshold": threshold,
+            "data": {"root": str(data_dir), "synthetic": synthetic,
+                     "counts": data_lib.counts(items, class_names),
+                     "skipped_count": len(skipped_all), "skipped": skipped_all,
+                     "class_weights": {class_names[i]: w for i, w in weights.items()} if weights else None},
+            "validation": reports["val"],
+            "test": reports["test"],
+            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+            "epochs_run": epochs_run, "best_epoch": best_epoch,
+            "model": {"params": int(model.count_params()), "served_tfjs": served,
+                      "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
+                                **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
+            "timings": {"scan_s": round(t_scanned - t_start, 2), "train_s": round(train_seconds, 2),
+                        "train_views_per_s": round(steps * epochs_run * args.batch_size / train_seconds, 1),
+                        "train_images_per_s": round(steps * epochs_run * args.batch_size / per_image / train_seconds, 1),
+                        "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
+                        "total_s": round(time.time() - t_start, 2)},
+            "versions": versions(),
+        }
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        final = runs.publish(staging, args.models, run_id)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if str(args.static_site) not in ("", "."):
+        copy_to_static_site(final, args.static_site / "model", [SPEC_FILE, "metrics.json"], tfjs_dir=served)
+    print_summary(final, metrics)
+    return 0
+
+
+def prepare_data(args) -> tuple[Path, bool]:
+    """The data folder to train on; generates (once) the synthetic demo set when data/ is absent."""
+    if args.data.exists() or args.data != DEFAULT_DATA:
+        return args.data, False
+    from .demo_data import make_demo_dataset
+
+    demo = args.models / "demo-data" / f"seed{args.seed}-n{args.demo_per_class}"
+    if not demo.is_dir():
+        print(f"no {DEFAULT_DATA}/ folder: generating a SYNTHETIC demo data set (render vs photo, "
+              f"{args.demo_per_class} pictures per class) in {demo} ...", flush=True)
+        demo.parent.mkdir(parents=True, exist_ok=True)
+        summary = make_demo_dataset(demo, n_per_class=args.demo_per_class, seed=args.seed)
+        print(f"demo data ready in {summary.get('seconds', 0):.1f} s. These pictures are synthetic: put real "
+              f"pictures in {DEFAULT_DATA}/<class>/ to train a useful model.", flush=True)
+    return demo, True
+
+
+def inference_only(model):
+    """The same network and weights without the optimizer state (a third of the file size)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def pick_positive(class_names, wanted):
+    if len(class_names) != 2:
+        if wanted:
+            raise data_lib.DataError(f"--positive-class {wanted}: only meaningful with two classes")
+        return None
+    if wanted is None:
+        return 1
+    if wanted not in class_names:
+        raise data_lib.DataError(f"--positive-class {wanted}: not one of the classes {class_names}")
+    return class_names.index(wanted)
+
+
+def write_predictions(path: Path, scored: dict, class_names) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "split", "true_class", "predicted_class"] + [f"p_{c}" for c in class_names])
+    for split, (its, probs) in scored.items():
+        for it, p in zip(its, probs):
+            w.writerow([it.path, split, class_names[it.label], class_names[int(p.argmax())]]
+                       + [f"{x:.6f}" for x in p])
+    path.write_text(buf.getvalue())
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow", "keras", "tensorflowjs", "numpy", "pillow", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def print_summary(run_dir: Path, m: dict) -> None:
+    t = m["test"]
+    print(f"\nrun {m['run_id']} -> {run_dir} (now models/current)")
+    if t:
+        line = f"test: accuracy {t['accuracy']:.3f}, balanced accuracy {t['balanced_accuracy']:.3f}"
+        if t.get("roc_auc") is not None:
+            line += f", ROC AUC {t['roc_auc']:.3f}"
+        print(line + f" on {t['n']} pictures")
+    b = m["model"]["bytes"]
+    print(f"model: {m['model']['params']:,} parameters; " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in b.items()))
+    print(f"time: {m['timings']['total_s']:.0f} s total, training {m['timings']['train_images_per_s']:.0f} pictures/s")
+    if m["data"]["skipped_count"]:
+        print(f"skipped {m['data']['skipped_count']} unreadable files (listed in metrics.json)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Finding pictures, the stable train/val/test split, and the streaming tf.data pipelines.
+
+The split of a picture is a hash of its path relative to its class folder (or of its group key, see
+`group_key`), so adding pictures never moves an old picture to another split.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, grid_views, load_rgb,
+                         normalize)
+
+SPLITS = ("train", "val", "test")
+IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
+
+
+class DataError(Exception):
+    """A data problem that stops the run (one line, names the path); `python -m train` exits 2."""
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str  # as given (absolute or relative to the working directory)
+    rel: str  # posix path relative to the class folder: what the split hashes
+    label: int
+    split: str
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def group_key(rel: str, group_pattern: str | None) -> str:
+    """What the split hashes: the relative path, or the part of the file name a pattern picks
+    (first group, else the whole match) so that related pictures share a split."""
+    if not group_pattern:
+        return rel
+    m = re.search(group_pattern, Path(rel).name)
+    if not m:
+        return rel
+    return m.group(1) if m.groups() else m.group(0)
+
+
+def split_of(key: str, fractions: tuple[float, float, float]) -> str:
+    digest = hashlib.sha1(key.encode("utf-8")).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    if u < fractions[0] + fractions[1]:
+        return "val"
+    return "test"
+
+
+def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = None):
+    """-> (class_names, items, skipped). Raises DataError for a layout that cannot be trained on.
+
+    Headers are read here (cheap: no pixel decoding) so that non-pictures are skipped up front and an
+    absurd picture stops the run before anything is written. Truncated files are caught later, at decode.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: data folder not found (expected {root}/<class>/<pictures>)")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        names = ", ".join(p.name for p in class_dirs) or "none"
+        raise DataError(f"{root}: need at least 2 class folders, found {len(class_dirs)} ({names})")
+    class_names = [p.name for p in class_dirs]
+    items, skipped = [], []
+    for label, class_dir in enumerate(class_dirs):
+        count = 0
+        for path in sorted(class_dir.rglob("*")):
+            if not path.is_file() or path.name.startswith(".") or path.name.lower() in IGNORED_NAMES:
+                continue
+            rel = path.relative_to(class_dir).as_posix()
+            problem = header_problem(path)
+            if problem:
+                warn(problem)
+                skipped.append({"path": str(path), "error": problem})
+                continue
+            items.append(Item(str(path), rel, label, split_of(group_key(rel, group_pattern), fractions)))
+            count += 1
+        if count == 0:
+            raise DataError(f"{class_dir}: class '{class_dir.name}' has no readable pictures")
+    return class_names, items, skipped
+
+
+def header_problem(path: Path) -> str | None:
+    """None for a usable picture header; a one-line reason otherwise. Raises DataError for a bomb."""
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return f"{path}: skipped, not a picture extension ({', '.join(IMAGE_EXTENSIONS)})"
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: absurd picture size, over {MAX_PIXELS:,} pixels (decompression bomb)") from None
+    except UnidentifiedImageError:
+        return f"{path}: skipped, not a picture Pillow can read"
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        return f"{path}: skipped, corrupt picture ({e})"
+    if w * h > MAX_PIXELS:
+        raise DataError(f"{path}: absurd picture size {w}x{h}, over {MAX_PIXELS:,} pixels (decompression bomb)")
+    if w < 1 or h < 1:
+        return f"{path}: skipped, empty picture"
+    return None
+
+
+def counts(items, class_names) -> dict:
+    """{split: {class: n}} for the report."""
+    c = Counter((it.split, it.label) for it in items)
+    return {s: {name: c[(s, i)] for i, name in enumerate(class_names)} for s in SPLITS}
+
+
+def class_weights(items, num_classes: int) -> dict[int, float] | None:
+    """Inverse-frequency weights when the classes are imbalanced (largest/smallest > 1.2), else None."""
+    n = Counter(it.label for it in items if it.split == "train")
+    sizes = [n[i] for i in range(num_classes)]
+    if min(sizes) == 0 or max(sizes) / min(sizes) <= 1.2:
+        return None
+    total = sum(sizes)
+    return {i: total / (num_classes * sizes[i]) for i in range(num_classes)}
+
+
+# ---------------------------------------------------------------- tf.data pipelines
+
+
+class DecodeFailures:
+    """Files that failed to decode while streaming (header fine, pixels not: e.g. truncated)."""
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+
+    def record(self, path: str, message: str) -> None:
+        if path not in self.seen:
+            warn(message)
+            self.seen[path] = message
+
+
+def _loader(spec: Spec, failures: DecodeFailures):
+    def load(path_tensor):
+        path = path_tensor.numpy().decode("utf-8")
+        try:
+            return normalize(load_rgb(path), spec), True
+        except AbsurdImage as e:
+            failures.record(path, str(e))
+        except BadImage as e:
+            failures.record(path, f"{e}, skipped")
+        import tensorflow as tf
+
+        return tf.zeros([spec.input_size, spec.input_size, 3]), False
+
+    return load
+
+
+def training_dataset(items, spec: Spec, batch_size: int, seed: int, failures: DecodeFailures,
+                     crops_per_image: int = 4, augment: bool = True):
+    """Endless, shuffled batches of (views, labels) for the training split; decoded lazily."""
+    import tensorflow as tf
+
+    train = [it for it in items if it.split == "train"]
+    paths = tf.constant([it.path for it in train])
+    labels = tf.constant([it.label for it in train], dtype=tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = _decoded(ds, spec, failures)
+    size = spec.input_size
+    per_image = crops_per_image if spec.view == "crops" else 1
+
+    def cut(image, label):
+        crops = tf.stack([tf.image.random_crop(image, [size, size, 3]) for _ in range(per_image)])
+        return tf.data.Dataset.from_tensor_slices((crops, tf.fill([per_image], label)))
+
+    ds = ds.flat_map(cut)
+    if augment:
+        ds = ds.map(augment_pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.shuffle(256, seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(items, split: str, spec: Spec, batch_size: int, failures: DecodeFailures):
+    """The prediction-time views (all grid crops) of one split, labelled per view: for val loss."""
+    import tensorflow as tf
+
+    chosen = [it for it in items if it.split == split]
+    if not chosen:
+        return None
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.constant([it.path for it in chosen]), tf.constant([it.label for it in chosen], dtype=tf.int32)))
+    ds = _decoded(ds, spec, failures)
+
+    def grid(image, label):
+        v = grid_views(image, spec)
+        return tf.data.Dataset.from_tensor_slices((v, tf.fill([tf.shape(v)[0]], label)))
+
+    return ds.flat_map(grid).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _decoded(ds, spec: Spec, failures: DecodeFailures):
+    import tensorflow as tf
+
+    load = _loader(spec, failures)
+
+    def decode(path, label):
+        image, ok = tf.py_function(load, [path], [tf.float32, tf.bool])
+        image.set_shape([None, None, 3])
+        return image, label, ok
+
+    def decoded_ok(image, label, ok):
+        return ok
+
+    def drop_flag(image, label, ok):
+        return image, label
+
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.filter(decoded_ok).map(drop_flag)
+
+
+def augment_pair(x, label):
+    return augment_view(x), label
+
+
+def augment_view(x):
+    """Training-only augmentation, the same for every class so none of it is a shortcut: mirror,
+    a fresh JPEG round trip at a random quality, mild exposure/contrast changes."""
+    import tensorflow as tf
+
+    x = tf.image.random_flip_left_right(x)
+    x01 = x / 255.0
+    recompress = tf.random.uniform([]) < 0.5
+    x01 = tf.cond(recompress, lambda: tf.image.random_jpeg_quality(x01, 70, 96), lambda: x01)
+    x01 = tf.image.random_brightness(x01, 0.08)
+    x01 = tf.image.random_contrast(x01, 0.85, 1.15)
+    return tf.clip_by_value(x01, 0.0, 1.0) * 255.0
+
+
+def unique_failures(failures: DecodeFailures) -> list[dict]:
+    return [{"path": p, "error": m} for p, m in sorted(failures.seen.items())]
+
+
+def describe(items, class_names) -> str:
+    c = counts(items, class_names)
+    return "; ".join(f"{s}: " + ", ".join(f"{k}={v}" for k, v in c[s].items()) for s in SPLITS)

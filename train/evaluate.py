@@ -1,0 +1,69 @@
+"""Scores from probabilities: accuracy, per-class precision/recall/F1, confusion matrix, and for two
+classes ROC AUC and a decision threshold. Pure numpy/scikit-learn; used by training, the app and
+the benchmarks alike."""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+
+def confusion(y_true, y_pred, num_classes: int) -> np.ndarray:
+    m = np.zeros((num_classes, num_classes), dtype=int)
+    np.add.at(m, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    return m
+
+
+def scores_from_confusion(m: np.ndarray, class_names) -> dict:
+    """Rows are true classes, columns predicted ones."""
+    m = np.asarray(m)
+    tp = np.diag(m).astype(float)
+    support = m.sum(axis=1)
+    predicted = m.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                   where=(precision + recall) > 0)
+    total = m.sum()
+    present = support > 0
+    return {
+        "n": int(total),
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                             "f1": float(f1[i]), "support": int(support[i])}
+                      for i, name in enumerate(class_names)},
+        "confusion_matrix": m.astype(int).tolist(),
+    }
+
+
+def predict_with_threshold(probs, positive: int, threshold: float) -> np.ndarray:
+    """Two classes: positive when P(positive) >= threshold, else the other class."""
+    return np.where(np.asarray(probs)[:, positive] >= threshold, positive, 1 - positive)
+
+
+def choose_threshold(y_true, probs, positive: int) -> float:
+    """The threshold on P(positive) with the best Youden J (TPR - FPR) on these labels; 0.5 when
+    the labels hold a single class."""
+    y = np.asarray(y_true) == positive
+    if y.all() or not y.any():
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(y, np.asarray(probs)[:, positive])
+    best = int(np.argmax(tpr - fpr))
+    return float(min(max(thresholds[best], 0.0), 1.0))
+
+
+def evaluate(y_true, probs, class_names, positive: int | None = None, threshold: float | None = None) -> dict:
+    """Scores of argmax predictions; for two classes also ROC AUC and the scores at `threshold`."""
+    y_true = np.asarray(y_true, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    k = len(class_names)
+    report = scores_from_confusion(confusion(y_true, probs.argmax(axis=1), k), class_names)
+    if k == 2 and positive is not None:
+        y = y_true == positive
+        report["roc_auc"] = float(roc_auc_score(y, probs[:, positive])) if 0 < y.sum() < len(y) else None
+        if threshold is not None:
+            at = scores_from_confusion(confusion(y_true, predict_with_threshold(probs, positive, threshold), k),
+                                       class_names)
+            report["at_threshold"] = {"threshold": threshold, **at}
+    return report

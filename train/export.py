@@ -1,0 +1,66 @@
+"""Keras model -> TF.js graph model.
+
+TF.js 4.22 cannot load the layers-model JSON written for Keras 3 models, so the route is: SavedModel
+(`model.export`) then the tensorflowjs SavedModel converter; the page loads it with tf.loadGraphModel.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+QUANTIZATIONS = ("float32", "float16", "uint8")
+
+
+def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
+    """Write a TF.js graph model (model.json + weight shards) to out_dir; weights stored as
+    `quantize` (float16/uint8 are the converter's weight quantization, dequantized at load)."""
+    from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
+
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="savedmodel-") as tmp:
+        saved = Path(tmp) / "saved_model"
+        model.export(str(saved), format="tf_saved_model", verbose=False)
+        convert_tf_saved_model(
+            str(saved), str(out_dir), signature_def="serving_default", saved_model_tags="serve",
+            quantization_dtype_map=None if quantize == "float32" else {quantize: True},
+        )
+    return out_dir
+
+
+def folder_bytes(path: Path) -> int:
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Put folder src at dst, replacing what was there with two renames (never a half-written dst)."""
+    dst = Path(dst)
+    old = dst.with_name(f".{dst.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dst.exists():
+        dst.rename(old)
+    Path(src).rename(dst)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def copy_to_static_site(run_dir: Path, site_model_dir: Path, files: list[str], tfjs_dir: str = "tfjs") -> None:
+    """Refresh the static page's model folder from a run: the TF.js graph model plus the listed files."""
+    site_model_dir = Path(site_model_dir)
+    site_model_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".model-", dir=site_model_dir.parent))
+    try:
+        for f in Path(run_dir, tfjs_dir).iterdir():
+            shutil.copy2(f, staging / f.name)
+        for name in files:
+            shutil.copy2(Path(run_dir, name), staging / name)
+        replace_dir(staging, site_model_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

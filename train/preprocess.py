@@ -1,0 +1,211 @@
+"""The preprocessing spec: how a picture file becomes the model's input, and how crops are voted.
+
+One source of truth. `python -m train` writes the spec to `<run>/preprocessing.json`; training,
+evaluation, `train.predict`, the Streamlit app (all through this module) and the static page
+(`static_site/preprocess.js`, a line-by-line port) read it from there.
+
+Steps, in order (the JSON names each one):
+1. decode   - EXIF orientation applied; any mode (grayscale, palette, CMYK, 16-bit, ...) to 8-bit RGB;
+              transparency composited onto white.
+2. geometry - view "whole":  centre square crop (side = shorter side) then resize to input_size.
+              view "crops":  if the longer side exceeds max_side, resize so it equals max_side; if the
+                             shorter side is below input_size, resize so it equals input_size; then the
+                             model sees input_size squares at native resolution.
+   resize   - "box+bilinear": average-pool by the integer factor floor(src/dst) when it is >= 2 (an
+              anti-alias step both TensorFlow and TF.js have), then bilinear with half-pixel centres.
+3. predict  - "whole": one view. "crops": a grid x grid lattice of crops, evenly spaced from the
+              top-left to the bottom-right corner (offsets floor(i * (H - size) / (grid - 1))), and the
+              class probabilities averaged over the crops.
+The model takes raw 0-255 RGB float32 [N, size, size, 3] and does its own scaling.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SPEC_FILE = "preprocessing.json"
+SPEC_FORMAT = "render-or-real/preprocessing@1"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+
+# Pictures above this many pixels are refused as absurd (decompression bombs) rather than decoded.
+MAX_PIXELS = 64_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class BadImage(Exception):
+    """A file that cannot be used as a picture; the message names the file and the reason."""
+
+
+class AbsurdImage(BadImage):
+    """A picture so large that decoding it is refused (decompression bomb)."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    class_names: tuple[str, ...]
+    input_size: int = 200
+    view: str = "whole"  # "whole" or "crops"
+    max_side: int = 512  # crops view: longer side is brought down to this
+    grid: int = 3  # crops view: grid x grid crops at prediction time
+    positive_class: str | None = None  # two classes: the class the threshold is about
+    threshold: float | None = None  # two classes: decision threshold on P(positive_class)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_views(self) -> int:
+        return 1 if self.view == "whole" else self.grid * self.grid
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["class_names"] = list(self.class_names)
+        return {
+            "format": SPEC_FORMAT,
+            **d,
+            "decode": {"exif_orientation": True, "color": "RGB", "alpha": "composite_on_white",
+                       "max_pixels": MAX_PIXELS},
+            "resize": "box+bilinear",
+            "input": {"dtype": "float32", "range": [0, 255], "layout": "NHWC"},
+            "combine": "mean_probability",
+        }
+
+
+def save_spec(spec: Spec, path: Path) -> None:
+    path.write_text(json.dumps(spec.to_json(), indent=2) + "\n")
+
+
+def load_spec(path: Path) -> Spec:
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read preprocessing spec ({e})") from None
+    if d.get("format") != SPEC_FORMAT:
+        raise ValueError(f"{path}: not a {SPEC_FORMAT} file")
+    keys = {f for f in Spec.__dataclass_fields__}
+    d = {k: v for k, v in d.items() if k in keys}
+    d["class_names"] = tuple(d["class_names"])
+    return Spec(**d)
+
+
+# ---------------------------------------------------------------- 1. decode
+
+
+def load_rgb(path) -> np.ndarray:
+    """Decode a picture file to uint8 RGB [H, W, 3], or raise BadImage naming the file."""
+    path = str(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise AbsurdImage(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,} pixel limit "
+                                  "(decompression bomb?)")
+            im.seek(0)  # first frame of a GIF
+            im = ImageOps.exif_transpose(im)
+            return to_rgb_array(im)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as e:
+        raise AbsurdImage(f"{path}: {e}") from None
+    except UnidentifiedImageError:
+        raise BadImage(f"{path}: not a picture Pillow can read") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise BadImage(f"{path}: corrupt or truncated picture ({e})") from None
+
+
+def to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode to 8-bit RGB; alpha composited onto white."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(np.round(a * (255.0 / hi)), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode == "F":
+        a = np.clip(np.round(np.asarray(im, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- 2. geometry (TensorFlow ops)
+
+
+def _tf():
+    import tensorflow as tf  # imported lazily: decoding and the spec need no TensorFlow
+
+    return tf
+
+
+def resize_box_bilinear(image, height: int, width: int):
+    """box+bilinear resize of a float32 [H, W, 3] tensor (see the module docstring)."""
+    tf = _tf()
+    h, w = int(image.shape[0]), int(image.shape[1])
+    fy, fx = max(h // height, 1), max(w // width, 1)
+    if fy > 1 or fx > 1:
+        image = tf.nn.avg_pool2d(image[None], ksize=[fy, fx], strides=[fy, fx], padding="VALID")[0]
+    if image.shape[0] == height and image.shape[1] == width:
+        return image
+    return tf.image.resize(image, [height, width], method="bilinear", antialias=False)
+
+
+def normalized_size(h: int, w: int, spec: Spec) -> tuple[int, int]:
+    """Crops view: the size a picture is brought to before crops are taken."""
+    scale = 1.0
+    if max(h, w) > spec.max_side:
+        scale = spec.max_side / max(h, w)
+    if min(h, w) * scale < spec.input_size:
+        scale = spec.input_size / min(h, w)
+    if scale == 1.0:
+        return h, w
+    return max(spec.input_size, round(h * scale)), max(spec.input_size, round(w * scale))
+
+
+def normalize(rgb: np.ndarray, spec: Spec):
+    """uint8 [H, W, 3] -> float32 tensor the views are cut from (whole: the model's square)."""
+    tf = _tf()
+    image = tf.convert_to_tensor(rgb, dtype=tf.float32)
+    h, w = rgb.shape[:2]
+    if spec.view == "whole":
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = image[top:top + side, left:left + side]
+        return resize_box_bilinear(square, spec.input_size, spec.input_size)
+    nh, nw = normalized_size(h, w, spec)
+    if (nh, nw) == (h, w):
+        return image
+    return resize_box_bilinear(image, nh, nw)
+
+
+def grid_views(image, spec: Spec):
+    """The prediction views cut from a normalized float32 [H, W, 3] tensor (works in tf.data too)."""
+    tf = _tf()
+    if spec.view == "whole":
+        return image[None]
+    s, g = spec.input_size, spec.grid
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+
+    def offsets(length):
+        if g == 1:
+            return tf.reshape((length - s) // 2, [1])
+        return (tf.range(g) * (length - s)) // (g - 1)
+
+    tops, lefts = offsets(h), offsets(w)
+    return tf.stack([image[tops[i]:tops[i] + s, lefts[j]:lefts[j] + s] for i in range(g) for j in range(g)])
+
+
+def views(rgb: np.ndarray, spec: Spec) -> np.ndarray:
+    """The model inputs for one picture: float32 [num_views, size, size, 3], 0-255."""
+    return grid_views(normalize(rgb, spec), spec).numpy()
+
+
+def model_eye_square(rgb: np.ndarray, spec: Spec) -> np.ndarray:
+    """What to show people as 'the square the model sees' (first/centre view), uint8."""
+    v = views(rgb, spec)
+    return np.clip(np.round(v[len(v) // 2]), 0, 255).astype(np.uint8)
