@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny synthetic data set and two tiny training runs made once per test session."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots and other things kept from a test run
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """40 demo pictures per class (render/photo), generated in a second."""
+    from train.demo_data import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    make_demo_dataset(root, n_per_class=40, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, tiny_data) -> Path:
+    """A models/ folder with two complete runs made by `python -m train` itself:
+    runs/tiny-rendernet2017 and runs/tiny-tracenet (the current one). The static-site model folder
+    they refresh is <tmp>/site/model."""
+    from train.__main__ import main
+
+    base = tmp_path_factory.mktemp("trained")
+    models, site = base / "models", base / "site"
+    common = ["--data", str(tiny_data), "--models", str(models), "--static-site", str(site),
+              "--epochs", "2", "--seed", "3", "--batch-size", "16"]
+    assert main(common + ["--arch", "rendernet2017", "--image-size", "64", "--run-id", "tiny-rendernet2017"]) == 0
+    assert main(common + ["--arch", "tracenet", "--image-size", "32", "--grid", "2",
+                          "--run-id", "tiny-tracenet"]) == 0
+    return models
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_models) -> Path:
+    """The current (tracenet, crops view) run folder."""
+    return (tiny_models / "current").resolve()
+
+
+@pytest.fixture(scope="session")
+def tiny_site_model(tiny_models) -> Path:
+    """The static-site model folder refreshed by the tiny training (TF.js files + JSON)."""
+    return tiny_models.parent / "site" / "model"
+
+
+@pytest.fixture
+def models_copy(tmp_path, tiny_models) -> Path:
+    """A private copy of the tiny models folder, for tests that damage or add runs."""
+    dst = tmp_path / "models"
+    shutil.copytree(tiny_models, dst, symlinks=True)
+    return dst
