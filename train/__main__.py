@@ -19,10 +19,11 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of the way
 
 from . import data as data_lib  # noqa: E402
 from . import runs  # noqa: E402
@@ -134,8 +135,11 @@ def train(args) -> int:
         print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
     callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
     t_fit = time.time()
+    # The training stream is endless; only the validation pass (unknown length: bad files are filtered
+    # out as it goes) ends by running out, which Keras reports with a misleading warning.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=steps,
-                        class_weight=weights, callbacks=callbacks, verbose=2 if os.environ.get("CI") else 1)
+                        class_weight=weights, callbacks=callbacks, shuffle=False, verbose=2 if os.environ.get("CI") else 1)
     train_seconds = time.time() - t_fit
     epochs_run = len(history.history["loss"])
     best_epoch = int(min(range(epochs_run), key=lambda i: history.history[monitor][i])) + 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -99,18 +101,21 @@ def main(argv=None) -> int:
     probs, errors = predict_files(model, spec, files)
 
     header = ["path", "predicted_class"] + [f"p_{c}" for c in spec.class_names] + ["error"]
-    out = open(args.csv, "w", newline="") if args.csv else sys.stdout
-    try:
-        writer = csv.writer(out)
-        writer.writerow(header)
-        for path, p, error in zip(files, probs, errors):
-            if error:
-                writer.writerow([str(path), ""] + [""] * len(spec.class_names) + [error])
-            else:
-                writer.writerow([str(path), spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""])
-    finally:
-        if args.csv:
-            out.close()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for path, p, error in zip(files, probs, errors):
+        if error:
+            writer.writerow([str(path), ""] + [""] * len(spec.class_names) + [error])
+        else:
+            writer.writerow([str(path), spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""])
+    if args.csv:
+        # Written beside the target and renamed over it: an earlier file is never left half-overwritten.
+        tmp = Path(args.csv).with_name(f".{Path(args.csv).name}.tmp")
+        tmp.write_text(buf.getvalue())
+        os.replace(tmp, args.csv)
+    else:
+        sys.stdout.write(buf.getvalue())
     failed = sum(e is not None for e in errors)
     print(f"{len(files) - failed} pictures classified, {failed} unreadable"
           + (f"; rows written to {args.csv}" if args.csv else ""), file=sys.stderr)

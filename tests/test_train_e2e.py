@@ -1,0 +1,135 @@
+"""End to end: the artifacts of a tiny `python -m train` run, their consistency, crash safety, and
+`python -m train.predict`."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from train import runs
+from train.__main__ import main
+from train.predict import main as predict_main
+from train.preprocess import load_spec
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("run_id", ["tiny-tracenet", "tiny-rendernet2017"])
+def test_every_artifact_exists_and_agrees(tiny_models, run_id):
+    run = tiny_models / "runs" / run_id
+    assert runs.incomplete(run) is None
+    m = json.loads((run / "metrics.json").read_text())
+    spec = load_spec(run / "preprocessing.json")
+    assert list(spec.class_names) == m["class_names"] == ["photo", "render"]
+    assert spec.view == ("crops" if run_id == "tiny-tracenet" else "whole")
+    assert m["arch"] == run_id.removeprefix("tiny-")
+    assert m["data"]["synthetic"] is False  # trained on a given folder, not the built-in demo
+    # predictions.csv holds every val and test picture, and reproduces metrics.json's numbers.
+    table = rows(run / "predictions.csv")
+    for split, key in (("val", "validation"), ("test", "test")):
+        chosen = [r for r in table if r["split"] == split]
+        assert len(chosen) == sum(m["data"]["counts"][split].values()) == m[key]["n"]
+        cm = np.zeros((2, 2), int)
+        for r in chosen:
+            probs = [float(r[f"p_{c}"]) for c in spec.class_names]
+            assert abs(sum(probs) - 1) < 1e-4
+            assert r["predicted_class"] == spec.class_names[int(np.argmax(probs))]
+            cm[spec.class_names.index(r["true_class"]), spec.class_names.index(r["predicted_class"])] += 1
+        assert cm.tolist() == m[key]["confusion_matrix"]
+        assert m[key]["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    for k in ("roc_auc", "per_class", "at_threshold"):
+        assert k in m["test"]
+    assert 0 <= m["threshold"] <= 1 and spec.threshold == m["threshold"]
+    assert len(m["history"]["loss"]) == m["epochs_run"] <= 2 and "val_loss" in m["history"]
+    assert m["model"]["params"] > 1000
+    assert m["model"]["bytes"]["model.keras"] == (run / "model.keras").stat().st_size
+    assert m["model"]["bytes"]["tfjs"] > 0 and (run / "tfjs" / "model.json").is_file()
+    assert m["timings"]["train_images_per_s"] > 0
+    assert m["versions"]["tensorflow"] and m["command"].startswith("python -m train")
+
+
+def test_current_and_static_site_point_at_latest_run(tiny_models, tiny_site_model):
+    assert runs.current_run_id(tiny_models) == "tiny-tracenet"
+    for name in ("model.json", "preprocessing.json", "metrics.json"):
+        assert (tiny_site_model / name).is_file()
+    assert json.loads((tiny_site_model / "metrics.json").read_text())["run_id"] == "tiny-tracenet"
+
+
+def test_bad_files_in_data_are_skipped_counted_and_run_completes(tmp_path, tiny_data):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    good = next((data / "render").glob("*.jpg"))
+    (data / "render" / "truncated.jpg").write_bytes(good.read_bytes()[:300])
+    (data / "photo" / "readme.txt").write_text("notes")
+    (data / "photo" / "fake.png").write_text("not a png")
+    models = tmp_path / "models"
+    assert main(["--data", str(data), "--models", str(models), "--static-site", "", "--epochs", "1",
+                 "--image-size", "32", "--grid", "1", "--split", "34/33/33", "--run-id", "skips"]) == 0
+    m = json.loads((models / "runs" / "skips" / "metrics.json").read_text())
+    skipped = {s["path"]: s["error"] for s in m["data"]["skipped"]}
+    assert {str(data / "photo" / "readme.txt"), str(data / "photo" / "fake.png")} <= set(skipped)
+    # The truncated file passes the header check; it is skipped when decoded (in whatever split it fell).
+    assert str(data / "render" / "truncated.jpg") in skipped
+    assert m["data"]["skipped_count"] == len(skipped) >= 3
+
+
+def test_a_crash_leaves_the_current_run_untouched(tmp_path, models_copy, tiny_data, monkeypatch):
+    import train.export
+
+    before = sorted(p.name for p in (models_copy / "runs").iterdir())
+    current = (models_copy / "current").resolve()
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C during the export
+
+    monkeypatch.setattr(train.export, "export_tfjs", boom)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--data", str(tiny_data), "--models", str(models_copy), "--static-site", str(tmp_path / "site"),
+              "--epochs", "1", "--image-size", "32", "--grid", "1", "--run-id", "crashed"])
+    assert sorted(p.name for p in (models_copy / "runs").iterdir()) == before  # no partial folder left
+    assert (models_copy / "current").resolve() == current
+    assert not (tmp_path / "site").exists()
+
+
+def test_predict_cli_rows_for_pictures_folders_and_unreadable_files(tmp_path, tiny_models, tiny_data, capsys):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for p in list((tiny_data / "render").glob("*"))[:2]:
+        shutil.copy(p, pics / p.name)
+    Image.fromarray(np.zeros((50, 70), np.uint8)).save(pics / "gray.png")  # any mode works
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    out = tmp_path / "out.csv"
+    assert predict_main([str(pics), str(tmp_path / "broken.jpg"), "--models", str(tiny_models),
+                         "--csv", str(out)]) == 0
+    table = rows(out)
+    assert len(table) == 4
+    assert list(table[0]) == ["path", "predicted_class", "p_photo", "p_render", "error"]
+    broken = [r for r in table if r["path"].endswith("broken.jpg")][0]
+    assert "broken.jpg" in broken["error"] and broken["predicted_class"] == ""
+    ok = [r for r in table if not r["error"]]
+    assert len(ok) == 3 and all(r["predicted_class"] in ("photo", "render") for r in ok)
+
+    # Same numbers as the run's own predictions for a picture it evaluated.
+    run = runs.resolve(tiny_models)
+    evaluated = rows(run / "predictions.csv")[0]
+    assert predict_main([evaluated["path"], "--models", str(tiny_models)]) == 0
+    printed = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert float(printed[0]["p_render"]) == pytest.approx(float(evaluated["p_render"]), abs=1e-5)
+
+    # A named run, and a clear error for a run that does not exist.
+    assert predict_main([str(pics), "--models", str(tiny_models), "--run", "tiny-rendernet2017"]) == 0
+    capsys.readouterr()
+    assert predict_main([str(pics), "--models", str(tiny_models), "--run", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_predict_without_any_run_says_how_to_train(tmp_path, capsys):
+    assert predict_main([str(tmp_path), "--models", str(tmp_path / "models")]) == 2
+    assert "python -m train" in capsys.readouterr().err
