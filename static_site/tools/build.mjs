@@ -1,0 +1,49 @@
+// `npm run build`: copy the TF.js runtime the page needs from node_modules (installed from the lock
+// file by `npm ci`) into vendor/, which git ignores. No bundler: the dist files are already minified
+// UMD bundles that attach to the global `tf`; index.html loads them in the order below.
+// vendor/runtime.json lists the files (and a content hash the service worker uses as its version).
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const site = join(dirname(fileURLToPath(import.meta.url)), "..");
+const tfjs = join(site, "node_modules", "@tensorflow");
+const vendor = join(site, "vendor");
+
+// [package, file in its dist/]; scripts in load order, then the WASM binaries.
+const FILES = [
+  ["tfjs-core", "tf-core.es2017.min.js"],
+  ["tfjs-backend-cpu", "tf-backend-cpu.es2017.min.js"],
+  ["tfjs-backend-webgl", "tf-backend-webgl.es2017.min.js"],
+  ["tfjs-converter", "tf-converter.es2017.min.js"],
+  ["tfjs-backend-wasm", "tf-backend-wasm.es2017.min.js"],
+  // The plain and SIMD builds. The threaded build needs cross-origin isolation (SharedArrayBuffer),
+  // which a plain static host does not give, so TF.js never asks for it.
+  ["tfjs-backend-wasm", "tfjs-backend-wasm.wasm"],
+  ["tfjs-backend-wasm", "tfjs-backend-wasm-simd.wasm"],
+];
+
+rmSync(vendor, { recursive: true, force: true });
+mkdirSync(vendor, { recursive: true });
+const hash = createHash("sha256");
+const files = [];
+let bytes = 0;
+for (const [pkg, name] of FILES) {
+  const src = join(tfjs, pkg, "dist", name);
+  let data;
+  try {
+    data = readFileSync(src);
+  } catch {
+    console.error(`build: ${src} is missing; run \`npm --prefix static_site ci\` first`);
+    process.exit(1);
+  }
+  copyFileSync(src, join(vendor, name));
+  hash.update(name).update(data);
+  bytes += data.length;
+  files.push(name);
+}
+const version = JSON.parse(readFileSync(join(tfjs, "tfjs-core", "package.json"), "utf8")).version;
+const runtime = { tfjs: version, files, bytes, hash: hash.digest("hex").slice(0, 16) };
+writeFileSync(join(vendor, "runtime.json"), JSON.stringify(runtime, null, 2) + "\n");
+console.log(`vendor/: TF.js ${version}, ${files.length} files, ${(bytes / 1024).toFixed(0)} KB`);

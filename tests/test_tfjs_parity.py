@@ -1,0 +1,78 @@
+"""The TF.js bundle the page serves answers like model.keras (real TF.js, run in Node.js).
+
+Needs `node` and `npm --prefix static_site ci` (setup.sh); skips with the reason when they are missing.
+"""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from train.preprocess import load_rgb, views
+from train.runs import load_run_model
+from train.tfjs_node import missing, predict_tfjs
+
+pytestmark = pytest.mark.skipif(missing() is not None, reason=f"TF.js in Node unavailable: {missing()}")
+
+
+def sample_pictures(run_dir, n=8) -> list[str]:
+    with open(run_dir / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows.sort(key=lambda r: r["split"] != "test")  # test pictures first, then validation if too few
+    return [r["path"] for r in rows[:n]]
+
+
+def keras_and_views(run_dir):
+    spec, model = load_run_model(run_dir)
+    x = np.concatenate([views(load_rgb(p), spec) for p in sample_pictures(run_dir)])
+    return spec, model, x, model(x, training=False).numpy()
+
+
+@pytest.fixture(scope="module")
+def tracenet(tiny_run):
+    return keras_and_views(tiny_run)
+
+
+@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
+def test_float32_bundle_matches_keras(tiny_models, run):
+    run_dir = tiny_models / "runs" / run
+    spec, _, x, expected = keras_and_views(run_dir)
+    assert x.shape[1:] == (spec.input_size, spec.input_size, 3) and len(x) >= 8
+    got = predict_tfjs(run_dir / "tfjs", x)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    # Averaged over the views as the page does: the same top class for every picture.
+    k = spec.num_views
+    assert np.array_equal(got.reshape(-1, k, got.shape[1]).mean(1).argmax(1),
+                          expected.reshape(-1, k, expected.shape[1]).mean(1).argmax(1))
+
+
+def test_cpu_backend_matches_wasm(tiny_run, tracenet):
+    _, _, x, expected = tracenet
+    np.testing.assert_allclose(predict_tfjs(tiny_run / "tfjs", x[:4], backend="cpu"), expected[:4], atol=1e-4)
+
+
+def test_site_model_folder_is_the_current_run(tiny_run, tiny_site_model, tracenet):
+    """The training command refreshed the page's model/ from this run: same answers."""
+    _, _, x, expected = tracenet
+    np.testing.assert_allclose(predict_tfjs(tiny_site_model, x), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("quantize,atol", [("float16", 5e-3), ("uint8", 0.1)])
+def test_quantized_bundles_load_and_stay_close(tmp_path, tracenet, quantize, atol):
+    from train.export import export_tfjs, folder_bytes
+
+    _, model, x, expected = tracenet
+    f32 = export_tfjs(model, tmp_path / "tfjs")
+    q = export_tfjs(model, tmp_path / f"tfjs-{quantize}", quantize=quantize)
+    assert folder_bytes(q) < folder_bytes(f32)
+    got = predict_tfjs(q, x)
+    assert got.shape == expected.shape and np.isfinite(got).all()
+    np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(got, expected, atol=atol)
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.json"):
+        predict_tfjs(tmp_path, np.zeros((1, 8, 8, 3), np.float32))

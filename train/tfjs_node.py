@@ -1,0 +1,67 @@
+"""Run an exported TF.js graph model in Node.js (the page's own runtime, from static_site/node_modules).
+
+Used to check that the bundle the browser gets answers like `model.keras` (tests/test_tfjs_parity.py) and
+to measure accuracy after weight quantization, without a browser. Needs `node` on PATH and
+`npm --prefix static_site ci` (setup.sh does both).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SITE = Path(__file__).resolve().parents[1] / "static_site"
+SCRIPT = SITE / "tools" / "tfjs-predict.mjs"
+PACKAGES = ("tfjs-core", "tfjs-converter", "tfjs-backend-wasm", "tfjs-backend-cpu")
+
+
+class TfjsUnavailable(RuntimeError):
+    """Node.js or the TF.js packages are missing; the message says what to install."""
+
+
+def missing() -> str | None:
+    """None when TF.js can run in Node here; otherwise what is missing and how to get it."""
+    if shutil.which("node") is None:
+        return "`node` is not on PATH (install Node.js 20+)"
+    absent = [p for p in PACKAGES if not (SITE / "node_modules" / "@tensorflow" / p / "package.json").is_file()]
+    if absent:
+        return (f"{SITE / 'node_modules'} lacks @tensorflow/{', @tensorflow/'.join(absent)} "
+                "(run `npm --prefix static_site ci`)")
+    if not SCRIPT.is_file():
+        return f"{SCRIPT} is missing"
+    return None
+
+
+def tfjs_available() -> bool:
+    return missing() is None
+
+
+def predict_tfjs(model_dir, views: np.ndarray, backend: str = "wasm", timeout: float = 600) -> np.ndarray:
+    """Probabilities float32 [N, C] of the TF.js graph model in model_dir (model.json + shards) for
+    float32 views [N, H, W, 3] (0-255, as train.preprocess.views makes them)."""
+    problem = missing()
+    if problem:
+        raise TfjsUnavailable(f"cannot run TF.js in Node: {problem}")
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.json").is_file():
+        raise FileNotFoundError(f"{model_dir / 'model.json'}: no TF.js model there")
+    views = np.ascontiguousarray(views, dtype="<f4")
+    if views.ndim != 4:
+        raise ValueError(f"views must be [N, H, W, C], got shape {views.shape}")
+    with tempfile.TemporaryDirectory(prefix="tfjs-predict-") as tmp:
+        src, dst = Path(tmp) / "in.f32", Path(tmp) / "out.f32"
+        views.tofile(src)  # raw little-endian float32: no JSON round trip, no precision lost
+        cmd = ["node", str(SCRIPT), str(model_dir.resolve()), str(src), str(dst),
+               "--shape", ",".join(map(str, views.shape)), "--backend", backend]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=SITE)
+        if proc.returncode != 0:
+            raise RuntimeError(f"TF.js prediction failed (exit {proc.returncode}): "
+                               f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+        # The script's report is its last JSON line (TF.js may print a banner before it).
+        report = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+        out = np.fromfile(dst, dtype="<f4")
+    return out.reshape(len(views), report["classes"]) if len(views) else out.reshape(0, 0)
