@@ -20,6 +20,8 @@ import shlex
 import sys
 import time
 import warnings
+
+import numpy as np
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -102,47 +104,21 @@ def train(args) -> int:
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
     t_scanned = time.time()
 
-    import keras
-    import tensorflow as tf
-
     from . import model as model_lib
     from .evaluate import choose_threshold, evaluate
     from .export import copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
-    keras.utils.set_random_seed(args.seed)
     arch = model_lib.ARCHS[args.arch]
     positive = pick_positive(class_names, args.positive_class)
     spec = Spec(class_names=tuple(class_names), input_size=args.image_size or arch["input_size"],
                 view=arch["view"], max_side=args.max_side, grid=args.grid,
                 positive_class=class_names[positive] if positive is not None else None)
-    model = model_lib.build(args.arch, spec.input_size, len(class_names))
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
-          f"input {spec.input_size}x{spec.input_size}" + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
-
     failures = data_lib.DecodeFailures()
-    n_train = sum(it.split == "train" for it in items)
-    per_image = args.crops_per_image if spec.view == "crops" else 1
-    steps = math.ceil(n_train * per_image / args.batch_size)
-    train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
-                                         crops_per_image=args.crops_per_image, augment=not args.no_augment)
-    val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)
-    monitor = "val_loss" if val_ds is not None else "loss"
-    weights = data_lib.class_weights(items, len(class_names))
-    if weights:
-        print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
-    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
-    t_fit = time.time()
-    # The training stream is endless; only the validation pass (unknown length: bad files are filtered
-    # out as it goes) ends by running out, which Keras reports with a misleading warning.
-    warnings.filterwarnings("ignore", message="Your input ran out of data")
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=steps,
-                        class_weight=weights, callbacks=callbacks, shuffle=False, verbose=2 if os.environ.get("CI") else 1)
-    train_seconds = time.time() - t_fit
-    epochs_run = len(history.history["loss"])
-    best_epoch = int(min(range(epochs_run), key=lambda i: history.history[monitor][i])) + 1
+    model, history, fit_stats = fit(args, spec, items, failures)
+    train_seconds = fit_stats["seconds"]
+    epochs_run = len(history["loss"])
+    best_epoch = fit_stats["best_epoch"]
 
     # Evaluate with exactly the prediction procedure the app and the page use (all crops, voted).
     t_eval = time.time()
@@ -190,17 +166,17 @@ def train(args) -> int:
             "data": {"root": str(data_dir), "synthetic": synthetic,
                      "counts": data_lib.counts(items, class_names),
                      "skipped_count": len(skipped_all), "skipped": skipped_all,
-                     "class_weights": {class_names[i]: w for i, w in weights.items()} if weights else None},
+                     "class_weights": fit_stats["class_weights"]},
             "validation": reports["val"],
             "test": reports["test"],
-            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+            "history": history,
             "epochs_run": epochs_run, "best_epoch": best_epoch,
             "model": {"params": int(model.count_params()), "served_tfjs": served,
                       "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
                                 **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
             "timings": {"scan_s": round(t_scanned - t_start, 2), "train_s": round(train_seconds, 2),
-                        "train_views_per_s": round(steps * epochs_run * args.batch_size / train_seconds, 1),
-                        "train_images_per_s": round(steps * epochs_run * args.batch_size / per_image / train_seconds, 1),
+                        "train_views_per_s": fit_stats["views_per_s"],
+                        "train_images_per_s": fit_stats["images_per_s"],
                         "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
                         "total_s": round(time.time() - t_start, 2)},
             "versions": versions(),
@@ -216,6 +192,48 @@ def train(args) -> int:
         copy_to_static_site(final, args.static_site / "model", [SPEC_FILE, "metrics.json"], tfjs_dir=served)
     print_summary(final, metrics)
     return 0
+
+
+def fit(args, spec: Spec, items, failures) -> tuple:
+    """Build and train args.arch on the items' train split (val split for early stopping).
+    -> (model with the best weights, history {metric: [per epoch]}, stats). Used by benchmarks too."""
+    import keras
+
+    from . import model as model_lib
+
+    keras.utils.set_random_seed(args.seed)
+    class_names = spec.class_names
+    model = model_lib.build(args.arch, spec.input_size, len(class_names))
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
+          f"input {spec.input_size}x{spec.input_size}"
+          + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
+    n_train = sum(it.split == "train" for it in items)
+    per_image = args.crops_per_image if spec.view == "crops" else 1
+    steps = math.ceil(n_train * per_image / args.batch_size)
+    train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
+                                         crops_per_image=args.crops_per_image, augment=not args.no_augment)
+    val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)
+    monitor = "val_loss" if val_ds is not None else "loss"
+    weights = data_lib.class_weights(items, len(class_names))
+    if weights:
+        print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
+    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
+    # The training stream is endless; only the validation pass (unknown length: bad files are filtered
+    # out as it goes) ends by running out, which Keras reports with a misleading warning.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    t_fit = time.time()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=steps,
+                        class_weight=weights, callbacks=callbacks, shuffle=False,
+                        verbose=2 if os.environ.get("CI") else 1)
+    seconds = time.time() - t_fit
+    h = {k: [float(x) for x in v] for k, v in history.history.items()}
+    views_seen = steps * len(h["loss"]) * args.batch_size
+    stats = {"seconds": seconds, "best_epoch": int(np.argmin(h[monitor])) + 1,
+             "views_per_s": round(views_seen / seconds, 1), "images_per_s": round(views_seen / per_image / seconds, 1),
+             "class_weights": {class_names[i]: w for i, w in weights.items()} if weights else None}
+    return model, h, stats
 
 
 def prepare_data(args) -> tuple[Path, bool]:
