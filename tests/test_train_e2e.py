@@ -44,8 +44,9 @@ def test_every_artifact_exists_and_agrees(tiny_models, run_id):
             cm[spec.class_names.index(r["true_class"]), spec.class_names.index(r["predicted_class"])] += 1
         assert cm.tolist() == m[key]["confusion_matrix"]
         assert m[key]["accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
-    for k in ("roc_auc", "per_class", "at_threshold"):
+    for k in ("roc_auc", "per_class", "at_threshold", "by_source"):
         assert k in m["test"]
+    assert sum(v["n"] for v in m["test"]["by_source"].values()) == m["test"]["n"]
     assert 0 <= m["threshold"] <= 1 and spec.threshold == m["threshold"]
     assert len(m["history"]["loss"]) == m["epochs_run"] <= 2 and "val_loss" in m["history"]
     assert m["model"]["params"] > 1000
@@ -133,3 +134,13 @@ def test_predict_cli_rows_for_pictures_folders_and_unreadable_files(tmp_path, ti
 def test_predict_without_any_run_says_how_to_train(tmp_path, capsys):
     assert predict_main([str(tmp_path), "--models", str(tmp_path / "models")]) == 2
     assert "python -m train" in capsys.readouterr().err
+
+
+def test_accuracy_by_source_prefix():
+    from train.evaluate import by_source
+
+    paths = ["a/houses_1_kitchen.jpg", "b/houses_2_bath.jpg", "wayfair_X1.jpg", "plain.jpg"]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    got = by_source(paths, [0, 0, 1, 1], probs)
+    assert got == {"(other)": {"n": 1, "accuracy": 0.0}, "houses": {"n": 2, "accuracy": 0.5},
+                   "wayfair": {"n": 1, "accuracy": 1.0}}

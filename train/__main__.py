@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--group-pattern", default=None,
                    help="regex on file names; pictures whose match (first group) is equal share a split "
                         "(e.g. one house, one render project)")
+    p.add_argument("--source-pattern", default=r"^([^_]+)_",
+                   help="regex on file names whose first group names a picture's source; metrics.json "
+                        "reports accuracy per source (default: the text before the first '_')")
     p.add_argument("--positive-class", default=None,
                    help="two classes: the class the threshold and ROC are about (default: the second name)")
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="float32",
@@ -105,7 +108,7 @@ def train(args) -> int:
     t_scanned = time.time()
 
     from . import model as model_lib
-    from .evaluate import choose_threshold, evaluate
+    from .evaluate import by_source, choose_threshold, evaluate
     from .export import copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
@@ -138,6 +141,10 @@ def train(args) -> int:
         spec = dataclasses.replace(spec, threshold=threshold)
     reports = {split: (evaluate([it.label for it in its], p, class_names, positive, threshold) if its else None)
                for split, (its, p) in scored.items()}
+    for split, (its, p) in scored.items():
+        if its:
+            reports[split]["by_source"] = by_source([it.path for it in its], [it.label for it in its], p,
+                                                    args.source_pattern)
     eval_seconds = time.time() - t_eval
 
     run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"

@@ -3,6 +3,9 @@ classes ROC AUC and a decision threshold. Pure numpy/scikit-learn; used by train
 the benchmarks alike."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -67,3 +70,15 @@ def evaluate(y_true, probs, class_names, positive: int | None = None, threshold:
                                        class_names)
             report["at_threshold"] = {"threshold": threshold, **at}
     return report
+
+
+def by_source(paths, y_true, probs, source_pattern: str = r"^([^_]+)_") -> dict:
+    """Accuracy per source: the part of the file name the pattern picks (first group), e.g. the
+    'houses' in houses_12_kitchen.jpg. A good overall score can hide a source the model gets wrong."""
+    y_pred = np.asarray(probs).argmax(axis=1)
+    groups: dict[str, list[bool]] = {}
+    for path, t, p in zip(paths, y_true, y_pred):
+        m = re.search(source_pattern, Path(path).name)
+        key = (m.group(1) if m and m.groups() else m.group(0)) if m else "(other)"
+        groups.setdefault(key, []).append(int(t) == int(p))
+    return {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(groups.items())}
