@@ -144,3 +144,33 @@ def test_accuracy_by_source_prefix():
     got = by_source(paths, [0, 0, 1, 1], probs)
     assert got == {"(other)": {"n": 1, "accuracy": 0.0}, "houses": {"n": 2, "accuracy": 0.5},
                    "wayfair": {"n": 1, "accuracy": 1.0}}
+
+
+def test_tfjs_bundles_are_checked_in_real_tfjs(tiny_run):
+    from train.tfjs_node import missing
+
+    check = json.loads((tiny_run / "metrics.json").read_text())["tfjs_check"]
+    if missing():
+        assert "skipped" in check
+        pytest.skip(f"TF.js not installed: {missing()}")
+    assert check["tfjs"]["max_abs_diff"] < 1e-4 and check["tfjs"]["agreement_with_keras"] == 1.0
+
+
+def test_quantized_bundle_is_served_and_measured(tmp_path, tiny_data):
+    from train.tfjs_node import missing
+
+    models, site = tmp_path / "models", tmp_path / "site"
+    assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", str(site), "--epochs", "1",
+                 "--image-size", "32", "--grid", "2", "--quantize", "uint8", "--run-id", "q"]) == 0
+    run = models / "runs" / "q"
+    m = json.loads((run / "metrics.json").read_text())
+    sizes = m["model"]["bytes"]
+    assert m["model"]["served_tfjs"] == "tfjs-uint8"
+    assert sizes["tfjs-uint8"] < sizes["tfjs"] / 2  # uint8 weights: a quarter of float32, plus the graph
+    served = json.loads((site / "model" / "model.json").read_text())
+    assert served["weightsManifest"][0]["weights"][0].get("quantization", {}).get("dtype") == "uint8"
+    if missing():
+        pytest.skip(f"TF.js not installed: {missing()}")
+    q = m["tfjs_check"]["tfjs-uint8"]
+    assert q["pictures"] == m["test"]["n"] and 0 <= q["accuracy"] <= 1
+    assert q["max_abs_diff"] < 0.2  # quantized, so not exact, but the same model

@@ -109,7 +109,7 @@ def train(args) -> int:
 
     from . import model as model_lib
     from .evaluate import by_source, choose_threshold, evaluate
-    from .export import copy_to_static_site, export_tfjs, folder_bytes
+    from .export import check_bundles, copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
     arch = model_lib.ARCHS[args.arch]
@@ -159,6 +159,9 @@ def train(args) -> int:
             served = f"tfjs-{args.quantize}"
             export_tfjs(model, staging / served, quantize=args.quantize)
         export_seconds = time.time() - t_export
+        test_items, test_probs = scored["test"]
+        tfjs_check = check_bundles(staging, sorted({"tfjs", served}), spec, [it.path for it in test_items],
+                                   [it.label for it in test_items], test_probs)
         write_predictions(staging / "predictions.csv", scored, class_names)
         skipped_all = skipped + data_lib.unique_failures(failures)
         metrics = {
@@ -186,6 +189,7 @@ def train(args) -> int:
                         "train_images_per_s": fit_stats["images_per_s"],
                         "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
                         "total_s": round(time.time() - t_start, 2)},
+            "tfjs_check": tfjs_check,
             "versions": versions(),
         }
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -211,14 +215,17 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     keras.utils.set_random_seed(args.seed)
     class_names = spec.class_names
     model = model_lib.build(args.arch, spec.input_size, len(class_names))
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+    n_train = sum(it.split == "train" for it in items)
+    per_image = args.crops_per_image if spec.view == "crops" else 1
+    steps = math.ceil(n_train * per_image / args.batch_size)
+    # Cosine decay from the learning rate to 5% of it over all the epochs asked for (early stopping
+    # may end sooner, at a lower rate): big steps first, then settling, without a plateau to detect.
+    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps * args.epochs, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
           f"input {spec.input_size}x{spec.input_size}"
           + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
-    n_train = sum(it.split == "train" for it in items)
-    per_image = args.crops_per_image if spec.view == "crops" else 1
-    steps = math.ceil(n_train * per_image / args.batch_size)
     train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
                                          crops_per_image=args.crops_per_image, augment=not args.no_augment)
     val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)

@@ -64,3 +64,36 @@ def copy_to_static_site(run_dir: Path, site_model_dir: Path, files: list[str], t
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_probs, limit: int = 300) -> dict:
+    """Run each TF.js bundle of a run in real TF.js (Node, WASM backend) on up to `limit` test pictures:
+    accuracy after quantization, agreement with model.keras and the largest probability difference.
+    -> {bundle: {...}}, or {"skipped": why} when Node/TF.js is not installed."""
+    import numpy as np
+
+    from .preprocess import load_rgb, views
+    from .tfjs_node import missing, predict_tfjs
+
+    problem = missing()
+    if problem:
+        return {"skipped": problem}
+    paths, labels, keras_probs = list(paths)[:limit], np.asarray(labels)[:limit], np.asarray(keras_probs)[:limit]
+    if not paths:
+        return {"skipped": "no test pictures"}
+    per_picture = [views(load_rgb(p), spec) for p in paths]
+    owner = np.repeat(np.arange(len(paths)), [len(v) for v in per_picture])
+    stacked = np.concatenate(per_picture)
+    out = {}
+    for name in bundles:
+        view_probs = predict_tfjs(Path(run_dir) / name, stacked)
+        probs = np.stack([view_probs[owner == i].mean(axis=0) for i in range(len(paths))])
+        out[name] = {
+            "bytes": folder_bytes(Path(run_dir) / name),
+            "pictures": len(paths),
+            "accuracy": float((probs.argmax(1) == labels).mean()),
+            "keras_accuracy": float((keras_probs.argmax(1) == labels).mean()),
+            "agreement_with_keras": float((probs.argmax(1) == keras_probs.argmax(1)).mean()),
+            "max_abs_diff": float(np.abs(probs - keras_probs).max()),
+        }
+    return out
