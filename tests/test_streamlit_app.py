@@ -1,0 +1,400 @@
+"""The Streamlit app (streamlit_app.py) on the tiny runs of conftest: every section through AppTest, and
+one real-browser smoke test (Debian's Chromium through playwright) of `streamlit run`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from train import runs
+from train.export import folder_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "streamlit_app.py"
+ENV = "RENDER_OR_REAL_MODELS"
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+def app(monkeypatch, models: Path, section: str | None = None) -> AppTest:
+    monkeypatch.setenv(ENV, str(models))
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.run()
+    if section:
+        at.sidebar.radio(key="section").set_value(section).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics_of(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def frames(at: AppTest) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe]
+
+
+def confusion_frame(at: AppTest) -> pd.DataFrame:
+    return next(f for f in frames(at) if f.index.name == "true \\ predicted")
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.header]
+    parts += [h.value for h in at.subheader] + [i.value for i in at.info] + [w.value for w in at.warning]
+    return "\n".join(parts)
+
+
+def load(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def test_no_runs_yet_says_how_to_train(monkeypatch, tmp_path):
+    at = app(monkeypatch, tmp_path / "models")
+    assert at.header[0].value == "No training runs yet"
+    assert any("python -m train" in c.value for c in at.code)
+    assert not at.warning
+
+
+def test_corrupt_and_incomplete_runs_are_skipped_with_a_warning(monkeypatch, models_copy):
+    (models_copy / "runs" / "tiny-rendernet2017" / "metrics.json").write_text("{not json")
+    only_model = models_copy / "runs" / "20990101-000000-only-model"
+    only_model.mkdir()
+    shutil.copy(models_copy / "runs" / "tiny-tracenet" / "model.keras", only_model)
+    bad_csv = models_copy / "runs" / "20990102-000000-bad-csv"
+    shutil.copytree(models_copy / "runs" / "tiny-tracenet", bad_csv)
+    (bad_csv / "predictions.csv").write_text("garbage,columns\n1,2\n")
+
+    at = app(monkeypatch, models_copy)
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "tiny-rendernet2017" in warnings and "unreadable report" in warnings
+    assert "only-model" in warnings and "missing metrics.json" in warnings
+    assert "bad-csv" in warnings and "predictions.csv lacks" in warnings
+    # The good run is still shown, and every section works.
+    assert at.sidebar.selectbox(key="run").options == ["tiny-tracenet (current) · tracenet"]
+    assert metrics_of(at)["Accuracy"] == f"{load(models_copy / 'runs' / 'tiny-tracenet')['test']['accuracy']:.1%}"
+    for section in ("Confusion & examples", "Threshold", "Compare"):
+        at.sidebar.radio(key="section").set_value(section).run()
+        assert not at.exception, (section, [e.value for e in at.exception])
+    assert any("Only one run" in i.value for i in at.info)
+
+
+def test_a_broken_current_run_falls_back_to_the_newest_complete_one(monkeypatch, models_copy):
+    (models_copy / "runs" / "tiny-tracenet" / "predictions.csv").unlink()
+    at = app(monkeypatch, models_copy)
+    assert "points at it" in at.warning[0].value
+    assert at.sidebar.selectbox(key="run").value == "tiny-rendernet2017"
+    assert at.header[0].value == "Overview: tiny-rendernet2017"
+
+
+def test_a_damaged_model_file_is_an_error_message_not_a_crash(monkeypatch, models_copy, tiny_data):
+    (models_copy / "runs" / "tiny-tracenet" / "model.keras").write_bytes(b"not a zip archive")
+    at = app(monkeypatch, models_copy, "Try it")
+    picture = sorted((tiny_data / "render").glob("*.png"))[0]
+    at.file_uploader(key="uploads").set_value((picture.name, picture.read_bytes(), "image/png")).run()
+    assert not at.exception
+    assert "Cannot load this run's model" in at.error[0].value
+
+
+# ---------------------------------------------------------------- 1. overview
+
+
+def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
+    run = models_copy / "runs" / "tiny-tracenet"
+    m = load(run)
+    m["test"]["per_source"] = {"render/": {"accuracy": 0.5, "n": 4}}  # later issues add keys: no harm
+    m["quantized"] = {"tfjs-float16": {"accuracy": 0.5}}
+    (run / "metrics.json").write_text(json.dumps(m))
+    at = app(monkeypatch, models_copy)
+    assert at.sidebar.selectbox(key="run").value == "tiny-tracenet"  # default: current
+    t = m["test"]
+    shown = metrics_of(at)
+    assert shown["Accuracy"] == f"{t['accuracy']:.1%}"
+    assert shown["Balanced accuracy"] == f"{t['balanced_accuracy']:.1%}"
+    assert shown["Macro F1"] == f"{t['macro_f1']:.3f}"
+    assert shown["ROC AUC"] == f"{t['roc_auc']:.3f}"
+    assert shown["Parameters"] == f"{m['model']['params']:,}"
+    assert shown["Training time"] == f"{m['timings']['train_s']:.1f} s"
+    per_class = next(f for f in frames(at) if f.index.name == "class")
+    counts = next(f for f in frames(at) if f.index.name == "split")
+    for c, s in t["per_class"].items():
+        assert per_class.loc[c].to_dict() == pytest.approx(s)
+    for split, by_class in m["data"]["counts"].items():
+        assert counts.loc[split, list(by_class)].tolist() == list(by_class.values())
+    assert counts.loc["total", "total"] == sum(sum(v.values()) for v in m["data"]["counts"].values())
+    assert any("per_source" in e.label for e in at.expander)
+    if "by_source" in t:  # accuracy per file-name prefix
+        sources = next(f for f in frames(at) if f.index.name == "source")
+        assert sources["accuracy"].to_dict() == pytest.approx({k: v["accuracy"] for k, v in t["by_source"].items()})
+    assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
+    # The validation scores, and the other run.
+    at.radio(key="overview_split").set_value("val").run()
+    assert metrics_of(at)["Accuracy"] == f"{m['validation']['accuracy']:.1%}"
+    at.sidebar.selectbox(key="run").set_value("tiny-rendernet2017").run()
+    assert metrics_of(at)["Parameters"] == f"{load(models_copy / 'runs' / 'tiny-rendernet2017')['model']['params']:,}"
+
+
+# ---------------------------------------------------------------- 2. confusion matrix and examples
+
+
+def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
+    m = load(tiny_models / "runs" / "tiny-tracenet")
+    at = app(monkeypatch, tiny_models, "Confusion & examples")
+    cm = confusion_frame(at)
+    assert cm.to_numpy().tolist() == m["test"]["confusion_matrix"]
+    assert at.get("vega_lite_chart")  # the clickable Altair matrix
+    classes = m["class_names"]
+    for ti, t in enumerate(classes):
+        for pi, p in enumerate(classes):
+            at.selectbox(key="cm_true").set_value(t)
+            at.selectbox(key="cm_pred").set_value(p).run()
+            n = m["test"]["confusion_matrix"][ti][pi]
+            assert f"True {t}, predicted {p}" in at.subheader[0].value and f": {n} pictures" in at.subheader[0].value
+            cards = [md.value for md in at.markdown if md.value.startswith("**")]
+            assert len(cards) == min(n, 12)
+            confidences = [float(c.split(f"P({p}) = ")[1].split()[0]) for c in cards]
+            assert confidences == sorted(confidences, reverse=True)  # confident (mistakes) first
+            assert len(at.image) == 2 * len(cards)  # original + model's-eye square on every card
+    at.radio(key="cm_split").set_value("val").run()
+    assert confusion_frame(at).to_numpy().tolist() == m["validation"]["confusion_matrix"]
+
+
+def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, models_copy):
+    run = models_copy / "runs" / "tiny-tracenet"
+    table = pd.read_csv(run / "predictions.csv")
+    table["path"] = table["path"].str.replace("/data/", "/moved-away/", regex=False)
+    table.to_csv(run / "predictions.csv", index=False)
+    at = app(monkeypatch, models_copy, "Confusion & examples")
+    assert any("file not found" in w.value for w in at.warning)
+    assert not at.image
+
+
+# ---------------------------------------------------------------- 3. threshold
+
+
+def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, tiny_models):
+    m = load(tiny_models / "runs" / "tiny-tracenet")
+    classes, pos = m["class_names"], m["positive_class"]
+    table = pd.read_csv(tiny_models / "runs" / "tiny-tracenet" / "predictions.csv")
+    test = table[table.split == "test"]
+    n_true = test.true_class.value_counts().reindex(classes, fill_value=0)
+    at = app(monkeypatch, tiny_models, "Threshold")
+    slider = at.slider(key=f"thr_value_{pos}")
+    assert slider.value == pytest.approx(round(m["threshold"], 2))
+    at_run = confusion_frame(at).to_numpy().tolist()
+    expected = np.zeros((2, 2), int)
+    for _, r in test.iterrows():
+        expected[classes.index(r.true_class), classes.index(pos) if r[f"p_{pos}"] >= slider.value
+                 else 1 - classes.index(pos)] += 1
+    assert at_run == expected.tolist()
+
+    slider.set_value(0.0).run()  # everything is positive
+    everything = confusion_frame(at)
+    assert everything[pos].tolist() == n_true.tolist() and everything.drop(columns=pos).sum().sum() == 0
+    shown = metrics_of(at)
+    assert shown[f"Recall ({pos})"] == "1.000"
+    assert shown[f"Precision ({pos})"] == f"{n_true[pos] / n_true.sum():.3f}"
+
+    at.slider(key=f"thr_value_{pos}").set_value(1.0).run()  # (almost) nothing is positive
+    nothing = confusion_frame(at)
+    assert nothing[pos].sum() == int((test[f"p_{pos}"] >= 1.0).sum())
+    assert metrics_of(at)[f"Recall ({pos})"] != "1.000"
+    assert len(at.get("vega_lite_chart")) == 4  # matrix, histogram, ROC, precision-recall
+
+    # Another positive class and the validation split.
+    other = next(c for c in classes if c != pos)
+    at.selectbox(key="thr_pos").set_value(other).run()
+    at.slider(key=f"thr_value_{other}").set_value(0.0).run()
+    assert confusion_frame(at)[other].sum() == len(test)
+    at.radio(key="thr_split").set_value("val").run()
+    assert confusion_frame(at)[other].sum() == int((table.split == "val").sum())
+
+
+# ---------------------------------------------------------------- 4. comparison
+
+
+def test_compare_shows_the_right_deltas_and_disagreements(monkeypatch, models_copy):
+    a_dir, b_dir = models_copy / "runs" / "tiny-tracenet", models_copy / "runs" / "tiny-rendernet2017"
+    # Make run B disagree with A on exactly one test picture.
+    table = pd.read_csv(b_dir / "predictions.csv")
+    a_pred = pd.read_csv(a_dir / "predictions.csv").set_index("path")["predicted_class"]
+    test_rows = table.index[table.split == "test"]
+    table.loc[test_rows, "predicted_class"] = table.loc[test_rows, "path"].map(a_pred)
+    first = test_rows[0]
+    table.at[first, "predicted_class"] = "render" if table.at[first, "predicted_class"] == "photo" else "photo"
+    table.to_csv(b_dir / "predictions.csv", index=False)
+    # And a quantized bundle, as issue #5 will add.
+    shutil.copytree(a_dir / "tfjs", a_dir / "tfjs-float16")
+    a, b = load(a_dir), load(b_dir)
+
+    at = app(monkeypatch, models_copy, "Compare")
+    assert at.selectbox(key="cmp_a").value == "tiny-tracenet" and at.selectbox(key="cmp_b").value == "tiny-rendernet2017"
+    deltas = frames(at)[0]
+    for name, key in (("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"),
+                      ("macro F1", "macro_f1"), ("ROC AUC", "roc_auc")):
+        assert deltas.loc[name, "A"] == pytest.approx(a["test"][key])
+        assert deltas.loc[name, "B"] == pytest.approx(b["test"][key])
+        assert deltas.loc[name, "B − A"] == pytest.approx(b["test"][key] - a["test"][key])
+    assert deltas.loc["parameters", "B − A"] == b["model"]["params"] - a["model"]["params"]
+    assert deltas.loc["model.keras size", "B − A"] == b["model"]["bytes"]["model.keras"] - a["model"]["bytes"]["model.keras"]
+    assert any(md.value.startswith("**1** of") for md in at.markdown), [md.value for md in at.markdown]
+    assert len([md for md in at.markdown if md.value.startswith("**img_")]) == 1
+
+    # The 2017 architecture against the default: newest run of each (A = rendernet2017).
+    assert any("rendernet2017" in s.value and "tracenet" in s.value for s in at.subheader)
+    arch = frames(at)[1]
+    assert arch.loc["ROC AUC", "B − A"] == pytest.approx(a["test"]["roc_auc"] - b["test"]["roc_auc"])
+
+    # Keras against every TF.js bundle: sizes always, agreement when Node.js + TF.js can run here.
+    sizes = next(f for f in frames(at) if f.index.name == "file")
+    assert sizes.loc["tfjs/", "bytes"] == folder_bytes(a_dir / "tfjs")
+    assert sizes.loc["tfjs-float16/", "bytes"] == folder_bytes(a_dir / "tfjs-float16")
+    assert sizes.loc["model.keras", "bytes"] == (a_dir / "model.keras").stat().st_size
+    from train import tfjs_node
+
+    if tfjs_node.tfjs_available():
+        agreement = next(f for f in frames(at) if f.index.name == "bundle")
+        assert agreement.index.tolist() == ["tfjs/", "tfjs-float16/"]
+        assert (agreement["agreement with Keras"] == 1.0).all()
+        assert (agreement["largest |ΔP|"] < 1e-4).all()
+        assert (agreement["pictures"] == a["test"]["n"]).all()
+    else:
+        assert any("agreement not computed" in i.value for i in at.info)
+
+    # Swapping the runs flips the signs.
+    at.selectbox(key="cmp_a").set_value("tiny-rendernet2017")
+    at.selectbox(key="cmp_b").set_value("tiny-tracenet").run()
+    assert frames(at)[0].loc["ROC AUC", "B − A"] == pytest.approx(a["test"]["roc_auc"] - b["test"]["roc_auc"])
+
+
+def test_tfjs_comparison_explains_when_node_is_missing(monkeypatch, tiny_models):
+    import train.tfjs_node as tfjs_node
+
+    monkeypatch.setattr(tfjs_node, "missing", lambda: "`node` is not on PATH (install Node.js 20+)")
+    at = app(monkeypatch, tiny_models, "Compare")
+    assert any("agreement not computed: `node` is not on PATH" in i.value for i in at.info)
+    assert any(f.index.name == "file" for f in frames(at))  # the file sizes are still there
+    check = load(tiny_models / "runs" / "tiny-tracenet").get("tfjs_check") or {}
+    if "tfjs" in check:  # ... and what training measured, from metrics.json
+        measured = next(f for f in frames(at) if f.index.name == "bundle")
+        assert measured.loc["tfjs/", "largest |ΔP|"] == pytest.approx(check["tfjs"]["max_abs_diff"])
+
+
+# ---------------------------------------------------------------- 5. try it
+
+
+def test_try_it_predicts_uploads_like_train_predict(monkeypatch, tiny_models, tiny_data):
+    from train.predict import predict_files
+
+    at = app(monkeypatch, tiny_models, "Try it")
+    assert "in the browser" in at.info[0].value
+    pictures = sorted((tiny_data / "photo").glob("*.jpg"))[:1] + sorted((tiny_data / "render").glob("*.png"))[:1]
+    uploads = [(p.name, p.read_bytes(), "image/jpeg" if p.suffix == ".jpg" else "image/png") for p in pictures]
+    uploads.append(("broken.png", b"this is not a picture", "image/png"))
+    at.file_uploader(key="uploads").set_value(uploads).run()
+    assert not at.exception
+    spec, model = runs.load_run_model(runs.resolve(tiny_models))
+    probs, _ = predict_files(model, spec, pictures)
+    assert [m.value for m in at.metric if m.label == "Prediction"] == [spec.class_names[int(p.argmax())] for p in probs]
+    captions = [c.value for c in at.caption]
+    for p in probs:
+        best = int(p.argmax())
+        assert f"P({spec.class_names[best]}) = {p[best]:.3f}" in captions
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.png:")
+
+
+# ---------------------------------------------------------------- the real browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (bash setup.sh --test installs it)")
+def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts_dir, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    port = free_port()
+    env = {**os.environ, ENV: str(tiny_models), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    log = open(tmp_path / "streamlit.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "streamlit.log").read_text()
+            assert time.time() < deadline, "streamlit did not answer within 60 s"
+            time.sleep(0.3)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+                "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url)
+
+                def settled(heading: str) -> None:
+                    page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)
+                    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=60_000)
+                    page.wait_for_timeout(700)  # charts draw after the script ends
+                    errors = page.locator('[data-testid="stException"]')
+                    assert errors.count() == 0, errors.first.inner_text()
+
+                def shot(path: Path) -> None:
+                    # The app scrolls inside its own container: grow the window to the content, then shoot.
+                    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]')"
+                                           ".scrollHeight")
+                    page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height) + 120, 8000))})
+                    page.wait_for_timeout(500)
+                    page.screenshot(path=str(path))
+                    page.set_viewport_size({"width": 1400, "height": 1000})
+
+                settled("Overview: tiny-tracenet")
+                assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
+                assert page.locator('[data-testid="stMetric"]').count() >= 8
+                shot(artifacts_dir / "streamlit_app.png")
+                sidebar = page.get_by_test_id("stSidebar")
+                # The two sections with the most drawing (pictures, a clickable matrix, curves); the others
+                # are covered by the AppTest tests above.
+                for section, heading in (("Confusion & examples", "Confusion matrix and examples: tiny-tracenet"),
+                                         ("Threshold", "Threshold: tiny-tracenet")):
+                    sidebar.get_by_text(section, exact=True).click()
+                    settled(heading)
+                    name = section.split()[0].lower()
+                    shot(artifacts_dir / f"streamlit_app_{name}.png")
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_procfile_runs_the_app_headless_on_port():
+    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
+    assert "streamlit run streamlit_app.py" in line
+    assert "--server.port $PORT" in line and "--server.headless true" in line and "--server.address 0.0.0.0" in line
