@@ -75,6 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--demo-per-class", type=int, default=1000, help="demo data: pictures per class")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: time stamp + arch)")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the report's command line
     try:
         parts = [float(x) for x in args.split.split("/")]
         assert len(parts) == 3 and all(x >= 0 for x in parts) and parts[0] > 0 and sum(parts) > 0
@@ -167,7 +168,7 @@ def train(args) -> int:
         metrics = {
             "run_id": run_id,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "command": "python -m train " + " ".join(shlex.quote(a) for a in args.argv),
             "arch": args.arch,
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "class_names": class_names,
