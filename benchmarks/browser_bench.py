@@ -1,0 +1,318 @@
+"""The static page's speed in headless Chromium, per TF.js backend, and what a first visit downloads.
+
+    python -m benchmarks.browser_bench [--run models/current] [--runs 30] [--backends wasm,webgl,cpu]
+                                       [--pictures FOLDER] [--json FILE]
+
+--run is a run folder (its served TF.js bundle, preprocessing.json and metrics.json are used) or a bare
+TF.js bundle folder (model.json + shards; the spec is then assumed, see `site_spec`). The page is the
+real one (static_site/ with vendor/ from `npm run build`), served from a temp copy on 127.0.0.1 and
+driven by Playwright with Debian's /usr/bin/chromium.
+
+Measured, for each backend (a fresh browser profile each, the service worker blocked so it does not
+compete with the page):
+- time to first prediction: navigation start -> warm-up prediction done (runtime, model and first
+  kernel compilation; local server, so network time is ~0);
+- model ms per picture: median over --runs predictions of one picture's views as one batch (grid x
+  grid crops for the "crops" view) after warm-up, and the same per crop;
+- page ms per picture: median over real pictures put through the page (preprocessing + model, the
+  time shown on each card), and decoding ms separately.
+And, on a first visit with the service worker allowed: the bytes downloaded (runtime, model, page),
+plus what the service worker re-requests to cache for offline use.
+
+`bench_model(model_dir)` returns the WASM figures as a dict, for other scripts.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "static_site"
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+SITE_FILES = ("index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
+BACKENDS = ("wasm", "webgl", "cpu")
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs is missing; the message says what."""
+
+
+# ---------------------------------------------------------------- the site to serve
+
+
+def site_spec(model_dir: Path) -> tuple[dict, str]:
+    """The preprocessing spec for a model folder -> (spec json, where it came from). A bare bundle
+    (no preprocessing.json) gets the `python -m train` defaults for its architecture, found by the
+    Keras model name in the graph, and its input size and class count from the signature."""
+    model_dir = Path(model_dir)
+    if (model_dir / "preprocessing.json").is_file():
+        return json.loads((model_dir / "preprocessing.json").read_text()), "preprocessing.json"
+    from train.model import ARCHS
+    from train.preprocess import Spec
+
+    model_json = json.loads((model_dir / "model.json").read_text())
+    sig = model_json["signature"]
+    in_dims = next(iter(sig["inputs"].values()))["tensorShape"]["dim"]
+    out_dims = next(iter(sig["outputs"].values()))["tensorShape"]["dim"]
+    size, classes = int(in_dims[1]["size"]), int(out_dims[-1]["size"])
+    topology = json.dumps(model_json["modelTopology"])
+    arch = next((a for a in ARCHS if f"/{a}" in topology), None)
+    view = ARCHS[arch]["view"] if arch else "whole"
+    spec = Spec(class_names=tuple(f"class{i}" for i in range(classes)), input_size=size, view=view)
+    return spec.to_json(), f"assumed ({arch or 'unknown arch'}: view {view}, grid {spec.grid})"
+
+
+def make_site(dst: Path, model_dir: Path) -> tuple[Path, str]:
+    """A temp deployable copy of static_site/ whose model/ is model_dir (a run or a bare bundle)."""
+    if not (SITE / "vendor" / "runtime.json").is_file():
+        raise BenchError("static_site/vendor missing: npm --prefix static_site ci && npm --prefix static_site run build")
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.json").is_file() and (model_dir / "metrics.json").is_file():
+        # A run folder: the bundle the training command serves, plus its spec and report.
+        served = json.loads((model_dir / "metrics.json").read_text()).get("model", {}).get("served_tfjs", "tfjs")
+        bundle = model_dir / served
+    else:
+        bundle = model_dir
+    if not (bundle / "model.json").is_file():
+        raise BenchError(f"{model_dir}: no TF.js model (model.json) there, nor a run folder")
+    dst.mkdir(parents=True)
+    for name in SITE_FILES:
+        shutil.copy2(SITE / name, dst / name)
+    shutil.copytree(SITE / "vendor", dst / "vendor")
+    shutil.copytree(bundle, dst / "model", ignore=shutil.ignore_patterns("preprocessing.json", "metrics.json"))
+    spec, source = site_spec(model_dir if (model_dir / "preprocessing.json").is_file() else bundle)
+    (dst / "model" / "preprocessing.json").write_text(json.dumps(spec, indent=2))
+    if (model_dir / "metrics.json").is_file():
+        shutil.copy2(model_dir / "metrics.json", dst / "model" / "metrics.json")
+    return dst, source
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Server:
+    def __init__(self, root: Path):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _wait(page, expression: str, timeout: float = 120):
+    # evaluate() polling: wait_for_function would eval a string, which the page's CSP forbids.
+    end = time.time() + timeout
+    while time.time() < end:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.02)
+    raise BenchError(f"timed out waiting for {expression}")
+
+
+def _open(browser, origin: str, backend: str | None, service_workers: str = "block"):
+    context = browser.new_context(service_workers=service_workers)
+    page = context.new_page()
+    page.goto(f"{origin}/" + (f"?backend={backend}" if backend else ""))
+    status = _wait(page, "window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
+    if status != "ready":
+        message = page.evaluate("renderOrReal.message") or page.inner_text("#status")
+        context.close()
+        raise BenchError(f"page not ready on {backend}: {status}: {message}")
+    return context, page
+
+
+def measure_backend(browser, origin: str, backend: str, runs: int, pictures: list[Path]) -> dict:
+    context, page = _open(browser, origin, backend)
+    try:
+        got = page.evaluate("renderOrReal.backend")
+        if got != backend:
+            raise BenchError(f"asked for {backend}, the page runs {got}")
+        first = page.evaluate("renderOrReal.firstPredictionMs")
+        model = page.evaluate(f"renderOrReal.timeModel({int(runs)})")
+        out = {"backend": backend, "ms_per_picture": model["msPerPicture"], "ms_per_crop": model["msPerCrop"],
+               "views": model["views"], "first_prediction_ms": first}
+        if pictures:
+            page.set_input_files("#files", [str(p) for p in pictures])
+            page.evaluate("renderOrReal.idle()")
+            _wait(page, f"renderOrReal.results().length >= {len(pictures)} && "
+                        "renderOrReal.results().every((r) => r.status !== 'pending')")
+            done = [r for r in page.evaluate("renderOrReal.results()") if r["status"] == "done"]
+            if done:
+                out["page_ms_per_picture"] = statistics.median(r["predictMs"] for r in done)
+                out["decode_ms_per_picture"] = statistics.median(r["decodeMs"] for r in done)
+                out["pictures"] = len(done)
+        return out
+    finally:
+        context.close()
+
+
+def first_visit_bytes(browser, origin: str) -> dict:
+    """Bytes a first visit downloads: a fresh profile, the service worker allowed (it re-requests the
+    files to cache them; mostly answered from the HTTP cache, counted apart)."""
+    sizes = {"runtime": 0, "model": 0, "page": 0, "service_worker": 0}
+    files = {}
+    context = browser.new_context(service_workers="allow")
+
+    def finished(request):
+        body = request.sizes()["responseBodySize"]
+        if request.service_worker is not None:
+            sizes["service_worker"] += body
+            return
+        path = request.url.split("?")[0][len(origin):]
+        kind = "runtime" if path.startswith("/vendor/") else "model" if path.startswith("/model/") else "page"
+        sizes[kind] += body
+        files[path] = files.get(path, 0) + body
+
+    context.on("requestfinished", finished)
+    page = context.new_page()
+    page.goto(origin + "/")
+    _wait(page, "window.renderOrReal && renderOrReal.status !== 'loading'")
+    _wait(page, "navigator.serviceWorker.controller !== null", timeout=60)  # precache done
+    time.sleep(0.5)
+    context.close()
+    return {**sizes, "first_visit": sizes["runtime"] + sizes["model"] + sizes["page"], "files": files}
+
+
+def _launch(p):
+    if not CHROMIUM.is_file():
+        raise BenchError(f"{CHROMIUM} not installed (bash setup.sh --test)")
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+
+
+def sample_pictures(model_dir: Path, n: int, folder: Path | None = None) -> list[Path]:
+    """Pictures to put through the page: --pictures, else the run's test pictures, else generated ones."""
+    from train.preprocess import IMAGE_EXTENSIONS
+
+    if folder:
+        found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        return found[:: max(1, len(found) // n)][:n]
+    csv_path = Path(model_dir) / "predictions.csv"
+    if csv_path.is_file():
+        import csv
+
+        with open(csv_path, newline="") as f:
+            rows = [r["path"] for r in csv.DictReader(f) if r["split"] == "test" and Path(r["path"]).is_file()]
+        if rows:
+            return [Path(r) for r in rows[:n]]
+    from train.demo_data import make_demo_dataset
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pictures-"))
+    make_demo_dataset(tmp, n_per_class=max(1, n // 2), seed=0)
+    return sorted(p for p in tmp.rglob("*") if p.is_file())[:n]
+
+
+def bench(model_dir: Path, backends=BACKENDS, runs: int = 30, pictures: list[Path] | None = None,
+          bytes_too: bool = True, browser=None) -> dict:
+    """All the measurements for one model folder. `browser`: a Playwright Chromium already running
+    (Playwright's sync API cannot be started twice in one thread); else one is launched."""
+    with tempfile.TemporaryDirectory(prefix="browser-bench-") as tmp:
+        site, spec_source = make_site(Path(tmp) / "site", Path(model_dir))
+        server = Server(site)
+        try:
+            if browser is not None:
+                rows, errors, downloads = _bench_on(browser, server.origin, backends, runs, pictures, bytes_too)
+            else:
+                from playwright.sync_api import sync_playwright
+
+                with sync_playwright() as p:
+                    own = _launch(p)
+                    try:
+                        rows, errors, downloads = _bench_on(own, server.origin, backends, runs, pictures, bytes_too)
+                    finally:
+                        own.close()
+        finally:
+            server.stop()
+    return {"model": str(model_dir), "spec": spec_source, "backends": rows, "errors": errors, "bytes": downloads}
+
+
+def _bench_on(browser, origin, backends, runs, pictures, bytes_too):
+    rows, errors = [], {}
+    for backend in backends:
+        try:
+            rows.append(measure_backend(browser, origin, backend, runs, pictures or []))
+        except BenchError as e:
+            errors[backend] = str(e)
+    return rows, errors, (first_visit_bytes(browser, origin) if bytes_too else None)
+
+
+def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None) -> dict:
+    """WASM (or `backend`) timing of a model folder (run folder or bare TF.js bundle) in headless
+    Chromium: {"ms_per_picture", "ms_per_crop", "views", "first_prediction_ms", "backend", "spec"};
+    model time only (one picture's crops as one batch), median of `runs` after warm-up. For a bare
+    bundle the number of crops is the `python -m train` default for its architecture (see site_spec)."""
+    got = bench(Path(model_dir), backends=(backend,), runs=runs, pictures=None, bytes_too=False, browser=browser)
+    if not got["backends"]:
+        raise BenchError(got["errors"].get(backend, f"{backend} did not run"))
+    row = got["backends"][0]
+    return {"ms_per_picture": row["ms_per_picture"], "ms_per_crop": row["ms_per_crop"], "views": row["views"],
+            "first_prediction_ms": row["first_prediction_ms"], "backend": row["backend"], "spec": got["spec"]}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def print_table(result: dict) -> None:
+    f = lambda v, d=1: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    print(f"model: {result['model']} (spec: {result['spec']})")
+    print("\n| backend | first prediction (ms from navigation) | model ms/picture | model ms/crop | crops | "
+          "page ms/picture (preprocess + model) | decode ms/picture |")
+    print("|---|---|---|---|---|---|---|")
+    for r in result["backends"]:
+        print(f"| {r['backend']} | {f(r['first_prediction_ms'], 0)} | {f(r['ms_per_picture'], 2)} | "
+              f"{f(r['ms_per_crop'], 2)} | {r['views']} | {f(r.get('page_ms_per_picture'), 2)} | "
+              f"{f(r.get('decode_ms_per_picture'), 2)} |")
+    for backend, e in result["errors"].items():
+        print(f"| {backend} | failed: {e} | | | | | |")
+    b = result["bytes"]
+    if b:
+        kb = lambda n: f"{n / 1024:,.0f} KB"  # noqa: E731
+        print(f"\nfirst visit downloads {kb(b['first_visit'])}: runtime {kb(b['runtime'])}, model {kb(b['model'])}, "
+              f"page {kb(b['page'])}; the service worker's caching re-requests {kb(b['service_worker'])} more")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.browser_bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--run", type=Path, default=Path("models/current"), help="run folder or TF.js bundle folder")
+    p.add_argument("--runs", type=int, default=30, help="timed predictions per backend (median reported)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from wasm,webgl,cpu")
+    p.add_argument("--pictures", type=Path, default=None, help="folder of pictures for the page timing")
+    p.add_argument("--n-pictures", type=int, default=12, help="pictures put through the page per backend")
+    p.add_argument("--json", type=Path, default=None, help="also write the results to this file")
+    args = p.parse_args(argv)
+    run = args.run.resolve() if args.run.exists() else args.run
+    if not Path(run).is_dir():
+        print(f"error: {args.run}: no such folder; train a model with `python -m train`", file=sys.stderr)
+        return 2
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    try:
+        pictures = sample_pictures(run, args.n_pictures, args.pictures)
+        result = bench(run, backends=backends, runs=args.runs, pictures=pictures)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_table(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+// The model side of the page: pick a TF.js backend, load the run's files from model/, classify.
+// Everything about the model (classes, input size, view, grid) is read from model/*.json.
+import { checkSpec, decode, modelEyeSquare, numViews, views } from "./preprocess.js";
+
+const tf = () => globalThis.tf;
+export const BACKENDS = ["wasm", "webgl", "cpu"]; // preference order: WASM is fastest here
+const MODEL_DIR = "model/";
+
+export class NoModel extends Error {} // model/ absent: nothing trained yet
+export class BrokenModel extends Error {} // model/ present but unusable
+
+async function fetchJSON(name, { required = true } = {}) {
+  let response;
+  try {
+    // "reload": always the deployed copy. These files are small, and revalidation alone is not safe:
+    // a model copied with its old modification time (cp -p, a rollback) would look "not modified".
+    response = await fetch(MODEL_DIR + name, { cache: "reload" });
+  } catch (e) {
+    throw new NoModel(`cannot fetch ${MODEL_DIR}${name} (${e.message}); offline before the first visit?`);
+  }
+  if (response.status === 404) {
+    if (!required) return null;
+    throw new NoModel(`${MODEL_DIR}${name} not found`);
+  }
+  if (!response.ok) throw new BrokenModel(`${MODEL_DIR}${name}: HTTP ${response.status}`);
+  try {
+    return await response.json();
+  } catch (e) {
+    throw new BrokenModel(`${MODEL_DIR}${name} is not valid JSON (${e.message})`);
+  }
+}
+
+/** The run that made model/, as a cache key: "run_id@created" (sw.js computes the same). */
+export function modelVersion(metrics) {
+  return metrics && metrics.run_id ? `${metrics.run_id}@${metrics.created}` : null;
+}
+
+/** The run's spec and report, and where its graph model is: {spec, metrics, modelUrl, cacheMode}.
+ *  Throws NoModel (nothing deployed) or BrokenModel. */
+export async function loadRunInfo() {
+  const [spec, metrics] = await Promise.all([
+    fetchJSON("preprocessing.json"), fetchJSON("metrics.json", { required: false }),
+  ]);
+  try {
+    checkSpec(spec);
+  } catch (e) {
+    throw new BrokenModel(`${MODEL_DIR}preprocessing.json: ${e.message}`);
+  }
+  // model.json and its shards (same names in every run) get the run in their URL, so the HTTP cache
+  // can keep them without asking again, and a new run is never served from an old copy. TF.js passes
+  // the query on to the weight files. Without metrics.json there is no run id: always reload.
+  const version = modelVersion(metrics);
+  const modelUrl = `${MODEL_DIR}model.json${version ? `?v=${encodeURIComponent(version)}` : ""}`;
+  return { spec, metrics, modelUrl, cacheMode: version ? "default" : "reload" };
+}
+
+/** Point the WASM backend at vendor/ (this origin only; the CSP forbids anything else). */
+function configureWasm() {
+  if (tf().wasm && tf().wasm.setWasmPaths) {
+    tf().wasm.setWasmPaths(new URL("vendor/", document.baseURI).href);
+  }
+}
+
+/** Switch to the first backend of `order` that starts; returns its name or throws. */
+export async function startBackend(order) {
+  configureWasm();
+  const failed = [];
+  for (const name of order) {
+    try {
+      if (tf().findBackendFactory(name) && (await tf().setBackend(name))) {
+        await tf().ready();
+        return name;
+      }
+    } catch (e) {
+      console.warn(`backend ${name} failed`, e);
+    }
+    failed.push(name);
+  }
+  throw new Error(`no TF.js backend could start (tried ${failed.join(", ")})`);
+}
+
+export class Classifier {
+  constructor(model, spec, backend) {
+    this.model = model;
+    this.spec = spec;
+    this.backend = backend;
+    this.n = numViews(spec);
+  }
+
+  /** Load model/model.json on the current backend and run a warm-up prediction (compiles kernels). */
+  static async load({ spec, modelUrl, cacheMode }, backend) {
+    let model;
+    try {
+      model = await tf().loadGraphModel(modelUrl, { requestInit: { cache: cacheMode } });
+    } catch (e) {
+      throw new BrokenModel(`${MODEL_DIR}model.json could not be loaded (${e.message})`);
+    }
+    const c = new Classifier(model, spec, backend);
+    const shape = model.inputs[0].shape || [];
+    const s = spec.input_size;
+    if (shape.length !== 4 || shape[1] !== s || shape[2] !== s || shape[3] !== 3) {
+      model.dispose();
+      throw new BrokenModel(`the model takes ${JSON.stringify(shape)}, but preprocessing.json says ${s}×${s}×3`);
+    }
+    try {
+      await c.warmUp();
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return c;
+  }
+
+  async warmUp() {
+    const out = tf().tidy(() => this.model.predict(tf().zeros([this.n, this.spec.input_size, this.spec.input_size, 3])));
+    const probs = await out.data();
+    out.dispose();
+    const classes = this.spec.class_names.length;
+    if (probs.length !== this.n * classes) {
+      throw new BrokenModel(`the model gives ${probs.length / this.n} outputs, preprocessing.json names ${classes} classes`);
+    }
+  }
+
+  /** One picture: decode (throws BadImage), the shared preprocessing, all views as one batch, mean.
+   *  -> {probs: Float32Array, top, eye: int32 tensor the caller must dispose, decodeMs, predictMs, canvas} */
+  async classify(file) {
+    const t0 = performance.now();
+    const { imageData, canvas, width, height } = await decode(file, this.spec);
+    const t1 = performance.now();
+    const { probs, eye } = tf().tidy(() => {
+      const x = views(tf().browser.fromPixels(imageData, 3), this.spec);
+      return { probs: tf().mean(this.model.predict(x), 0), eye: modelEyeSquare(x) };
+    });
+    let p;
+    try {
+      p = await probs.data();
+    } catch (e) {
+      eye.dispose();
+      throw e;
+    } finally {
+      probs.dispose();
+    }
+    const t2 = performance.now();
+    let top = 0;
+    for (let i = 1; i < p.length; i++) if (p[i] > p[top]) top = i;
+    return { probs: p, top, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
+  }
+
+  /** Model time alone: median ms per picture (all its views in one batch) over `runs` predictions. */
+  async timeModel(runs = 20) {
+    const s = this.spec.input_size;
+    const noise = Float32Array.from({ length: this.n * s * s * 3 }, () => Math.random() * 255);
+    const x = tf().tensor4d(noise, [this.n, s, s, 3]);
+    const times = [];
+    try {
+      for (let i = 0; i < runs + 2; i++) {
+        const t0 = performance.now();
+        const out = tf().tidy(() => this.model.predict(x));
+        await out.data();
+        out.dispose();
+        if (i >= 2) times.push(performance.now() - t0); // the first two are extra warm-up
+      }
+    } finally {
+      x.dispose();
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)];
+    return { backend: this.backend, views: this.n, msPerPicture: median, msPerCrop: median / this.n, runs };
+  }
+}

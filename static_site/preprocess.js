@@ -1,0 +1,213 @@
+// The preprocessing spec in the browser: a line-by-line port of train/preprocess.py (the source of
+// truth), with TF.js ops standing in for the TensorFlow ones so the numbers match Python within
+// float precision. Every value comes from the run's preprocessing.json; nothing is retyped here.
+//
+// 1. decode   - createImageBitmap applies EXIF orientation and no colour management (Pillow does
+//               none either); drawn on a white canvas = transparency composited onto white; RGB.
+// 2. geometry - "whole": centre square crop, box+bilinear resize to input_size.
+//               "crops": normalizedSize() then grid x grid crops at native resolution.
+// 3. predict  - the views go through the model as one batch; probabilities averaged (app.js).
+//
+// Functional TF.js calls only (no chained ops: tfjs-core alone does not register them).
+// Uses the global `tf` (the UMD runtime bundles in vendor/, or TF.js set on globalThis in Node).
+
+export const SPEC_FORMAT = "render-or-real/preprocessing@1";
+const tf = () => globalThis.tf;
+
+export class BadImage extends Error {}
+export class AbsurdImage extends BadImage {}
+
+/** Check a parsed preprocessing.json is one this page implements; returns it, or throws. */
+export function checkSpec(spec) {
+  if (!spec || spec.format !== SPEC_FORMAT) {
+    throw new Error(`preprocessing.json is not a ${SPEC_FORMAT} file (format: ${spec && spec.format})`);
+  }
+  if (spec.resize !== "box+bilinear") throw new Error(`unsupported resize "${spec.resize}"`);
+  for (const key of ["input_size", "max_side", "grid"]) {
+    if (!Number.isInteger(spec[key]) || spec[key] < 1) throw new Error(`bad ${key}: ${spec[key]}`);
+  }
+  if (!Array.isArray(spec.class_names) || spec.class_names.length < 2) throw new Error("bad class_names");
+  return spec;
+}
+
+export function numViews(spec) {
+  return spec.view === "whole" ? 1 : spec.grid * spec.grid;
+}
+
+/** Python's round() for the non-negative floats used here: halves go to the even neighbour. */
+export function pyRound(x) {
+  const f = Math.floor(x);
+  const d = x - f; // exact for doubles this small
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+// ---------------------------------------------------------------- 1. decode
+
+// Enough of the file to find the size in any header (a JPEG's SOF comes after EXIF/ICC segments).
+const HEAD_BYTES = 1 << 20;
+
+/** {width, height, format} from a picture's header bytes without decoding it, or null if unknown. */
+export function sniffSize(b) {
+  const u16be = (i) => (b[i] << 8) | b[i + 1];
+  const u16le = (i) => b[i] | (b[i + 1] << 8);
+  const u24le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+  const u32be = (i) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
+  const i32le = (i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+  const ascii = (i, n) => String.fromCharCode(...b.subarray(i, i + n));
+  if (b.length >= 24 && b[0] === 0x89 && ascii(1, 3) === "PNG") {
+    return { format: "PNG", width: u32be(16), height: u32be(20) };
+  }
+  if (b.length >= 10 && ascii(0, 4) === "GIF8") return { format: "GIF", width: u16le(6), height: u16le(8) };
+  if (b.length >= 26 && ascii(0, 2) === "BM") {
+    if (i32le(14) === 12) return { format: "BMP", width: u16le(18), height: u16le(20) };
+    return { format: "BMP", width: Math.abs(i32le(18)), height: Math.abs(i32le(22)) };
+  }
+  if (b.length >= 30 && ascii(0, 4) === "RIFF" && ascii(8, 4) === "WEBP") {
+    const chunk = ascii(12, 4);
+    if (chunk === "VP8X") return { format: "WebP", width: u24le(24) + 1, height: u24le(27) + 1 };
+    if (chunk === "VP8L") {
+      const bits = (b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24)) >>> 0;
+      return { format: "WebP", width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+    }
+    if (chunk === "VP8 ") return { format: "WebP", width: u16le(26) & 0x3fff, height: u16le(28) & 0x3fff };
+    return null;
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    // Walk the JPEG segments to the start-of-frame marker (C0-CF, except DHT C4, JPG C8, DAC CC).
+    let i = 2;
+    while (i + 9 < b.length) {
+      if (b[i] !== 0xff) return null; // not a marker where one must be: corrupt
+      const m = b[i + 1];
+      if (m === 0xff) { i += 1; continue; } // fill byte
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; }
+      const length = u16be(i + 2);
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        // Trust it only if the frame header is self-consistent, so a corrupt file is reported as
+        // corrupt (by the decoder) rather than as an absurd size read from garbage.
+        const components = b[i + 9];
+        const sane = [8, 12, 16].includes(b[i + 4]) && components >= 1 && components <= 4 &&
+          length === 8 + 3 * components;
+        return sane ? { format: "JPEG", width: u16be(i + 7), height: u16be(i + 5) } : null;
+      }
+      if (m === 0xd9 || m === 0xda || length < 2) return null; // no frame header before the scan
+      i += 2 + length;
+    }
+    return null;
+  }
+  return null;
+}
+
+function makeCanvas(w, h) {
+  if (typeof OffscreenCanvas !== "undefined") return new OffscreenCanvas(w, h);
+  const c = document.createElement("canvas");
+  c.width = w;
+  c.height = h;
+  return c;
+}
+
+/** A picture File/Blob -> {imageData (RGBA, opaque), canvas, width, height}; throws BadImage. */
+export async function decode(file, spec) {
+  const maxPixels = spec.decode.max_pixels;
+  const tooBig = (w, h) => new AbsurdImage(
+    `${w.toLocaleString("en")} × ${h.toLocaleString("en")} pixels is over the ` +
+    `${maxPixels.toLocaleString("en")}-pixel limit (decompression bomb?)`);
+  const head = new Uint8Array(await file.slice(0, HEAD_BYTES).arrayBuffer());
+  const info = sniffSize(head);
+  // Refuse absurd pictures from their header, before the browser spends memory decoding them.
+  if (info && info.width * info.height > maxPixels) throw tooBig(info.width, info.height);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, {
+      imageOrientation: "from-image", colorSpaceConversion: "none", premultiplyAlpha: "none",
+    });
+  } catch {
+    throw new BadImage(info ? `corrupt or truncated ${info.format} picture` : "not a picture this browser can read");
+  }
+  try {
+    const w = bitmap.width;
+    const h = bitmap.height;
+    if (w * h > maxPixels) throw tooBig(w, h);
+    if (w < 1 || h < 1) throw new BadImage("empty picture");
+    const canvas = makeCanvas(w, h);
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.fillStyle = "#ffffff"; // alpha composited onto white, as Pillow's alpha_composite in Python
+    ctx.fillRect(0, 0, w, h);
+    ctx.drawImage(bitmap, 0, 0);
+    return { imageData: ctx.getImageData(0, 0, w, h), canvas, width: w, height: h };
+  } finally {
+    bitmap.close();
+  }
+}
+
+// ---------------------------------------------------------------- 2. geometry (TF.js ops)
+
+/** box+bilinear resize of a float32 [H, W, 3] tensor (see train/preprocess.py). Call inside tf.tidy. */
+export function resizeBoxBilinear(image, height, width) {
+  const [h, w] = image.shape;
+  const fy = Math.max(Math.floor(h / height), 1);
+  const fx = Math.max(Math.floor(w / width), 1);
+  if (fy > 1 || fx > 1) {
+    image = tf().avgPool(image, [fy, fx], [fy, fx], "valid");
+  }
+  if (image.shape[0] === height && image.shape[1] === width) return image;
+  // tf.image.resize(method="bilinear", antialias=False) = half-pixel centres, no corner alignment.
+  return tf().image.resizeBilinear(image, [height, width], false, true);
+}
+
+/** Crops view: the size a picture is brought to before crops are taken. */
+export function normalizedSize(h, w, spec) {
+  let scale = 1.0;
+  if (Math.max(h, w) > spec.max_side) scale = spec.max_side / Math.max(h, w);
+  if (Math.min(h, w) * scale < spec.input_size) scale = spec.input_size / Math.min(h, w);
+  if (scale === 1.0) return [h, w];
+  return [Math.max(spec.input_size, pyRound(h * scale)), Math.max(spec.input_size, pyRound(w * scale))];
+}
+
+/** int32/uint8 RGB [H, W, 3] tensor -> float32 tensor the views are cut from. Call inside tf.tidy. */
+export function normalize(rgb, spec) {
+  const image = tf().cast(rgb, "float32");
+  const [h, w] = rgb.shape;
+  if (spec.view === "whole") {
+    const side = Math.min(h, w);
+    const top = Math.floor((h - side) / 2);
+    const left = Math.floor((w - side) / 2);
+    const square = tf().slice(image, [top, left, 0], [side, side, 3]);
+    return resizeBoxBilinear(square, spec.input_size, spec.input_size);
+  }
+  const [nh, nw] = normalizedSize(h, w, spec);
+  if (nh === h && nw === w) return image;
+  return resizeBoxBilinear(image, nh, nw);
+}
+
+/** The prediction views cut from a normalized float32 [H, W, 3] tensor. Call inside tf.tidy. */
+export function gridViews(image, spec) {
+  if (spec.view === "whole") return tf().expandDims(image, 0);
+  const s = spec.input_size;
+  const g = spec.grid;
+  const [h, w] = image.shape;
+  const offsets = (length) => (g === 1
+    ? [Math.floor((length - s) / 2)]
+    : Array.from({ length: g }, (_, i) => Math.floor((i * (length - s)) / (g - 1))));
+  const tops = offsets(h);
+  const lefts = offsets(w);
+  const crops = [];
+  for (let i = 0; i < g; i++) {
+    for (let j = 0; j < g; j++) crops.push(tf().slice(image, [tops[i], lefts[j], 0], [s, s, 3]));
+  }
+  return tf().stack(crops);
+}
+
+/** The model inputs for one picture: float32 [numViews, size, size, 3], 0-255. Call inside tf.tidy. */
+export function views(rgb, spec) {
+  return gridViews(normalize(rgb, spec), spec);
+}
+
+/** What to show people as "the square the model sees" (first/centre view), int32 [s, s, 3]. */
+export function modelEyeSquare(viewsTensor) {
+  const n = viewsTensor.shape[0];
+  const t = tf();
+  const centre = t.squeeze(t.slice(viewsTensor, [Math.floor(n / 2)], [1]), [0]);
+  return t.cast(t.clipByValue(t.round(centre), 0, 255), "int32");
+}

@@ -1,0 +1,474 @@
+"""The static site in a real browser: Debian's Chromium driven by Playwright, the page served from a temp
+copy of static_site/ whose model/ was trained in this test session.
+
+Needs /usr/bin/chromium (`bash setup.sh --test`) and static_site/vendor (`npm --prefix static_site ci`
+then `run build`); skips with the reason when either is missing. The geometry and header-sniffing
+checks need only Node.js.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from train.export import copy_to_static_site
+from train.predict import predict_files
+from train.preprocess import SPEC_FILE, Spec, load_rgb, views
+from train.runs import load_run_model
+from train.tfjs_node import missing as tfjs_missing
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "static_site"
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+SITE_FILES = ("index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
+BAD_FILES = {"notes.jpg", "corrupt.jpg", "huge.png"}
+TIMEOUT_S = 90
+
+
+def _browser_missing() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} not installed (bash setup.sh --test)"
+    if not (SITE / "vendor" / "runtime.json").is_file():
+        return "static_site/vendor missing (npm --prefix static_site ci && npm --prefix static_site run build)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright not installed"
+    return None
+
+
+needs_browser = pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
+needs_node = pytest.mark.skipif(tfjs_missing() is not None, reason=f"TF.js in Node unavailable: {tfjs_missing()}")
+
+
+# ---------------------------------------------------------------- serving
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class Server:
+    """python -m http.server, in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self, root: Path):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()  # the port now refuses connections: the browser is "offline"
+
+
+def make_site(dst: Path, model_dir: Path | None) -> Path:
+    """A deployable copy of the site (page + vendor/) with model_dir as its model/ (None: no model)."""
+    dst.mkdir(parents=True)
+    for name in SITE_FILES:
+        shutil.copy2(SITE / name, dst / name)
+    shutil.copytree(SITE / "vendor", dst / "vendor")
+    if model_dir is not None:
+        shutil.copytree(model_dir, dst / "model")
+    return dst
+
+
+class Visit:
+    """A fresh browser profile (first visit) on a served site; records every request and page error."""
+
+    def __init__(self, browser, origin: str, query: str = "", viewport=(1280, 900), **context_options):
+        self.origin = origin
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context_options)
+        self.requests: list[str] = []
+        self.context.on("request", lambda r: self.requests.append(r.url))  # page and service worker
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        self.page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation',"
+                                  " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));")
+        self.page.goto(f"{origin}/{query}")
+
+    def js(self, expression, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def wait(self, expression: str, timeout: float = TIMEOUT_S):
+        # A polling loop of evaluate() calls: Playwright's wait_for_function evals strings in the page,
+        # which the page's CSP (rightly) forbids.
+        end = time.time() + timeout
+        while time.time() < end:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {expression}; status: {self.js('window.renderOrReal && renderOrReal.message')}")
+
+    def wait_started(self) -> str:
+        return self.wait("window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
+
+    def classify(self, paths) -> dict[str, dict]:
+        before = len(self.js("renderOrReal.results()"))
+        self.page.set_input_files("#files", [str(p) for p in paths])
+        self.js("renderOrReal.idle()")
+        self.wait(f"renderOrReal.results().length >= {before + len(paths)} && "
+                  "renderOrReal.results().every((r) => r.status !== 'pending')")
+        return {r["name"]: r for r in self.js("renderOrReal.results()")[before:]}
+
+    def page_views(self, path: Path) -> np.ndarray:
+        out = self.js("""async ([b64, name]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            return renderOrReal.views(new File([bytes], name));
+        }""", [base64.b64encode(path.read_bytes()).decode(), path.name])
+        return np.asarray(out["data"], np.float32).reshape(out["shape"])
+
+    def foreign_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(self.origin + "/")]
+
+    def close(self):
+        self.context.close()
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, tiny_data) -> dict[str, Path]:
+    """Demo pictures (JPEG and PNG) plus the awkward cases, and three files no one can use."""
+    out = tmp_path_factory.mktemp("pictures")
+    demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())
+    jpgs = [p for p in demo if p.suffix == ".jpg"]
+    pngs = [p for p in demo if p.suffix == ".png"]
+    chosen = jpgs[:2] + jpgs[-1:] + pngs[:1] + pngs[-1:]
+    files = {}
+    for p in chosen:
+        files[f"{p.parent.name}_{p.name}"] = shutil.copy2(p, out / f"{p.parent.name}_{p.name}")
+    base = next(Image.open(p).convert("RGB") for p in jpgs if Image.open(p).width != Image.open(p).height)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": the page must apply it, as Pillow does
+    base.save(out / "exif_rotated.jpg", quality=92, exif=exif)
+    base.convert("L").save(out / "gray.png")
+    rgba = base.copy()
+    alpha = np.tile(np.linspace(0, 255, base.width).astype(np.uint8), (base.height, 1))
+    alpha[:, : base.width // 6] = 0  # a fully transparent stripe: white for the model
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(out / "rgba.png")
+    base.resize((1100, 830), Image.BICUBIC).save(out / "big.jpg", quality=90)  # max_side + box path
+    (out / "notes.jpg").write_text("this is a text file with a picture's name\n")
+    corrupt = bytearray(jpgs[0].read_bytes())
+    corrupt[4:600] = np.random.default_rng(0).integers(0, 256, 596, dtype=np.uint8).tobytes()
+    (out / "corrupt.jpg").write_bytes(bytes(corrupt))
+    Image.new("1", (9000, 8000)).save(out / "huge.png")  # 72 Mpx in a small file: refused unread
+    for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "notes.jpg", "corrupt.jpg", "huge.png"):
+        files[name] = out / name
+    return files
+
+
+def python_answers(run_dir: Path, files: dict[str, Path]):
+    spec, model = load_run_model(run_dir)
+    probs, errors = predict_files(model, spec, list(files.values()))
+    return spec, dict(zip(files, probs)), dict(zip(files, errors))
+
+
+def site_model_from_run(run_dir: Path, dst: Path) -> Path:
+    copy_to_static_site(run_dir, dst, [SPEC_FILE, "metrics.json"])
+    return dst
+
+
+# ---------------------------------------------------------------- Node-only checks (no browser)
+
+
+def _node(script: str, *args) -> str:
+    proc = subprocess.run(["node", str(SITE / "tools" / script), *map(str, args)], capture_output=True,
+                          text=True, cwd=SITE, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@needs_node
+@pytest.mark.parametrize("view,size,grid,max_side", [("crops", 32, 2, 512), ("crops", 64, 3, 100),
+                                                     ("crops", 20, 1, 50), ("whole", 64, 3, 512)])
+def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
+    """preprocess.js (TF.js ops) cuts the same views as train/preprocess.py for many picture sizes,
+    including upscaling, box pooling, odd sizes and one-crop grids."""
+    spec = Spec(class_names=("a", "b"), input_size=size, view=view, grid=grid, max_side=max_side)
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    rng = np.random.default_rng(size)
+    for h, w in [(30, 40), (64, 64), (65, 129), (300, 211), (1000, 37), (513, 512), (401, 600)]:
+        smooth = np.kron(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)), np.ones((8, 8, 1)))[:h, :w]
+        for name, rgb in (("noise", rng.integers(0, 256, (h, w, 3))), ("smooth", smooth)):
+            rgb = rgb.astype(np.uint8)
+            expected = views(rgb, spec)
+            rgb.tofile(tmp_path / "in.u8")
+            _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32", "--shape", f"{h},{w}")
+            got = np.fromfile(tmp_path / "out.f32", "<f4")
+            assert got.size == expected.size, (h, w, expected.shape)
+            diff = np.abs(got.reshape(expected.shape) - expected)
+            # TF.js computes bilinear source coordinates in float64, TensorFlow in float32: a few 1e-5
+            # of a pixel apart, i.e. up to ~0.02 of 255 next to a sharp edge, far less elsewhere.
+            assert diff.max() < 0.05 and diff.mean() < 2e-3, (name, h, w, diff.max(), diff.mean())
+
+
+@needs_node
+def test_header_sizes_are_read_without_decoding(tmp_path):
+    """The pixel-limit check reads the size from the header of every format Python accepts."""
+    im = Image.new("RGB", (123, 45), (200, 100, 50))
+    saves = {"a.png": {}, "a.jpg": {"quality": 80}, "p.jpg": {"progressive": True}, "a.gif": {},
+             "a.bmp": {}, "lossy.webp": {}, "lossless.webp": {"lossless": True}}
+    for name, kw in saves.items():
+        im.save(tmp_path / name, **kw)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "exif.jpg", exif=exif)
+    im.convert("RGBA").save(tmp_path / "alpha.webp", exif=exif)  # VP8X
+    (tmp_path / "text.jpg").write_text("hello")
+    script = ("import('./preprocess.js').then((m) => { const fs = require('fs'); const out = {};"
+              " for (const f of process.argv.slice(1)) out[f.split('/').pop()] = m.sniffSize(new Uint8Array(fs.readFileSync(f)));"
+              " console.log(JSON.stringify(out)); });")
+    names = sorted(p.name for p in tmp_path.iterdir())
+    proc = subprocess.run(["node", "-e", script, *[str(tmp_path / n) for n in names]], capture_output=True,
+                          text=True, cwd=SITE, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    sizes = json.loads(proc.stdout)
+    assert sizes.pop("text.jpg") is None
+    assert {n: (s["width"], s["height"]) for n, s in sizes.items()} == {n: (123, 45) for n in sizes}
+
+
+def test_runtime_comes_from_npm_pinned():
+    pkg = json.loads((SITE / "package.json").read_text())
+    lock = json.loads((SITE / "package-lock.json").read_text())
+    assert pkg["scripts"]["build"]
+    assert pkg["dependencies"] and all(v == "4.22.0" for v in pkg["dependencies"].values())
+    assert "@tensorflow/tfjs-node" not in pkg["dependencies"]
+    for name in pkg["dependencies"]:
+        assert lock["packages"][f"node_modules/{name}"]["version"] == "4.22.0"
+    # The page refers to nothing off-site: no absolute URLs in what it loads.
+    for name in SITE_FILES:
+        text = re.sub(r'xmlns="[^"]*"', "", (SITE / name).read_text())  # a namespace name, not a request
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text, re.I), name
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', (SITE / "index.html").read_text())
+    assert csp and "default-src 'self'" in csp.group(1) and "'wasm-unsafe-eval'" in csp.group(1)
+    assert "unsafe-inline" not in csp.group(1) and "'unsafe-eval'" not in csp.group(1)
+
+
+# ---------------------------------------------------------------- the page
+
+
+@needs_browser
+@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
+def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, pictures, artifacts_dir, run):
+    """Every usable picture gets model.keras's answer (top class, probabilities within 1e-3); the bad
+    files get an error on their own card and the rest still work; nothing but the local origin is asked."""
+    run_dir = tiny_models / "runs" / run
+    # tiny-tracenet is the current run: its model/ is the one `python -m train` refreshed.
+    model_dir = tiny_site_model if run == "tiny-tracenet" else site_model_from_run(run_dir, tmp_path / "model")
+    server = Server(make_site(tmp_path / "site", model_dir))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        assert visit.js("renderOrReal.backend") == "wasm"  # preferred, and available in Chromium
+        spec, expected, py_errors = python_answers(run_dir, pictures)
+        assert visit.js("renderOrReal.spec")["class_names"] == list(spec.class_names)
+        got = visit.classify(list(pictures.values()))
+        assert set(got) == set(pictures)
+
+        assert {n for n, e in py_errors.items() if e} == BAD_FILES
+        assert {n for n, r in got.items() if r["status"] == "error"} == BAD_FILES
+        assert "pixel limit" in got["huge.png"]["error"]
+        for name in set(pictures) - BAD_FILES:
+            r = got[name]
+            assert r["status"] == "done", (name, r)
+            p = np.asarray(r["probs"])
+            assert r["top"] == spec.class_names[int(np.argmax(expected[name]))], (name, p, expected[name])
+            np.testing.assert_allclose(p, expected[name], atol=1e-3, rtol=0, err_msg=name)
+
+        # The model inputs themselves (decode: EXIF, grayscale, alpha on white; geometry) match Python's.
+        for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", sorted(pictures)[0]):
+            mine, theirs = visit.page_views(pictures[name]), views(load_rgb(pictures[name]), spec)
+            assert mine.shape == theirs.shape, name
+            # Chromium decodes these exactly as Pillow does; what remains is resize arithmetic
+            # (see test_page_geometry_matches_python). Alpha: 8-bit compositing may round apart by 1.
+            tol = 1.01 if name == "rgba.png" else 0.05
+            assert np.abs(mine - theirs).max() < tol, (name, np.abs(mine - theirs).max())
+
+        # The header is read from the run's files.
+        metrics = json.loads((model_dir / "metrics.json").read_text())
+        header = visit.page.inner_text("#model-info")
+        assert metrics["run_id"] in header and " · ".join(spec.class_names) in header
+        assert f"{spec.input_size}×{spec.input_size}" in header and "WASM" in header
+        assert f"{100 * metrics['test']['accuracy']:.1f}%" in header
+        assert visit.page.locator(".card.error").count() == len(BAD_FILES)
+        assert visit.page.locator(".card.done .bars li").count() == (len(pictures) - len(BAD_FILES)) * len(spec.class_names)
+
+        assert visit.foreign_requests() == []
+        assert visit.js("window.__csp") == [] and visit.errors == []
+        if run == "tiny-tracenet":
+            visit.page.screenshot(path=str(artifacts_dir / "static_site.png"), full_page=True)
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_phone_layout_keyboard_and_announcements(browser, tmp_path, tiny_site_model, pictures, artifacts_dir):
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin, viewport=(390, 844), is_mobile=True, has_touch=True, device_scale_factor=2)
+    try:
+        assert visit.wait_started() == "ready"
+        assert visit.page.is_visible("#camera")  # phones get a camera button (capture="environment")
+        assert visit.page.get_attribute("#capture", "capture") == "environment"
+        focused = []
+        for _ in range(4):  # the skip link, then the picker: reachable without a mouse
+            visit.page.keyboard.press("Tab")
+            focused.append(visit.js("document.activeElement.id || document.activeElement.className"))
+        assert "pick" in focused, focused
+        visit.classify([pictures["gray.png"], pictures["notes.jpg"]])
+        announced = visit.page.inner_text("#announcer")
+        assert "gray.png:" in announced and "notes.jpg: error" in announced
+        assert visit.js("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+        visit.js("document.activeElement.blur()")
+        # The phone's screen as it is (a full-page capture drops the touch emulation in Chromium).
+        visit.page.screenshot(path=str(artifacts_dir / "static_site_phone.png"))
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_drop_and_paste_add_pictures(browser, tmp_path, tiny_site_model, pictures):
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        b64 = base64.b64encode(pictures["gray.png"].read_bytes()).decode()
+        visit.js("""(b64) => {
+            const file = () => new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "gray.png",
+                                        { type: "image/png" });
+            const dt = new DataTransfer();
+            dt.items.add(file());
+            document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            const clip = new DataTransfer();
+            clip.items.add(file());
+            document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: clip, bubbles: true, cancelable: true }));
+        }""", b64)
+        visit.js("renderOrReal.idle()")
+        results = visit.wait("renderOrReal.results().length === 2 && renderOrReal.results().every((r) => r.status === 'done') && renderOrReal.results()")
+        assert results[0]["probs"] == results[1]["probs"]
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_memory_does_not_grow(browser, tmp_path, tiny_site_model, tiny_data):
+    """Tensors are disposed: classifying 30 pictures leaves TF.js's tensor count where it was."""
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        before = visit.js("renderOrReal.memory()")
+        demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())[::2][:30]
+        visit.classify(demo[:15])
+        middle = visit.js("renderOrReal.memory()")
+        visit.classify(demo[15:])
+        after = visit.js("renderOrReal.memory()")
+        results = visit.js("renderOrReal.results()")  # (names repeat across the class folders)
+        assert len(results) == 30 and all(r["status"] == "done" for r in results)
+        assert before["numTensors"] == middle["numTensors"] == after["numTensors"], (before, after)
+        assert before["numBytes"] == after["numBytes"]
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_offline_after_first_visit_and_new_model_picked_up(browser, tmp_path, tiny_models, tiny_site_model, pictures):
+    """The service worker serves page, runtime and model with the server gone; while the server is
+    up, a newly deployed model replaces the cached one on the next load."""
+    site = make_site(tmp_path / "site", tiny_site_model)
+    server = Server(site)
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        visit.wait("navigator.serviceWorker.controller !== null")  # installed (precache done), in control
+        first = visit.classify([pictures["big.jpg"]])["big.jpg"]
+
+        # Deploy another model (the whole-picture run) and reload: the page must use it.
+        shutil.rmtree(site / "model")
+        site_model_from_run(tiny_models / "runs" / "tiny-rendernet2017", site / "model")
+        visit.page.reload()
+        assert visit.wait_started() == "ready"
+        assert visit.js("renderOrReal.spec")["view"] == "whole"
+        assert "rendernet2017" in visit.page.inner_text("#info-model")
+        visit.wait("navigator.serviceWorker.controller !== null")
+
+        server.stop()
+        visit.page.reload()
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        assert visit.js("renderOrReal.spec")["view"] == "whole"  # the cache holds the new model
+        again = visit.classify([pictures["big.jpg"]])["big.jpg"]
+        assert again["status"] == "done" and again["probs"] != first["probs"]
+        assert visit.foreign_requests() == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+@pytest.mark.parametrize("damage", ["missing", "broken"])
+def test_missing_or_broken_model_says_how_to_train(browser, tmp_path, tiny_site_model, damage):
+    model = None
+    if damage == "broken":
+        model = Path(tempfile.mkdtemp(dir=tmp_path)) / "model"
+        shutil.copytree(tiny_site_model, model)
+        (model / "model.json").write_text('{"format": "graph-model", "modelTopology": ')  # truncated
+    server = Server(make_site(tmp_path / "site", model))
+    visit = Visit(browser, server.origin)
+    try:
+        status = visit.wait_started()
+        text = visit.page.inner_text("#status")
+        assert "python -m train" in text and "reload" in text
+        if damage == "missing":
+            assert status == "no-model" and "No model yet" in text
+        else:
+            assert status == "broken" and "model.json" in text
+        assert visit.page.is_disabled("#pick")
+        assert visit.foreign_requests() == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_browser_benchmark_runs(browser, tiny_run):
+    """benchmarks.browser_bench.bench_model, which other scripts call, gives WASM timings for a run
+    folder (its 2x2 grid) and for a bare TF.js bundle (no spec: tracenet's defaults, a 3x3 grid)."""
+    from benchmarks.browser_bench import bench_model
+
+    for folder, views in ((tiny_run, 4), (tiny_run / "tfjs", 9)):
+        got = bench_model(folder, runs=3, browser=browser)
+        assert got["backend"] == "wasm" and got["views"] == views and got["ms_per_picture"] > 0, got
+        assert got["ms_per_crop"] == pytest.approx(got["ms_per_picture"] / views)
+        assert got["first_prediction_ms"] > 0
