@@ -284,10 +284,17 @@ def picture_pair(path: str, run_dir: str, _stamp: str):
         return None, None, str(e).replace(path, Path(path).name)
     thumb = Image.fromarray(rgb)
     thumb.thumbnail((320, 320))
-    eye_img = Image.fromarray(eye)
-    if eye_img.width < 160:  # for display only: tiny crops blown up with visible pixels
-        eye_img = eye_img.resize((160, 160), Image.NEAREST)
-    return np.asarray(thumb), np.asarray(eye_img), None
+    return np.asarray(thumb), display_square(eye), None
+
+
+def display_square(eye: np.ndarray, side: int = 192) -> np.ndarray:
+    """For display only: a small model's-eye square blown up with visible pixels (no browser blur)."""
+    from PIL import Image
+
+    if eye.shape[0] >= side:
+        return eye
+    factor = -(-side // eye.shape[0])
+    return np.asarray(Image.fromarray(eye).resize((eye.shape[1] * factor, eye.shape[0] * factor), Image.NEAREST))
 
 
 def eye_caption(run: Run) -> str:
@@ -614,7 +621,8 @@ def show_compare_table(a: Run, b: Run, key: str) -> None:
         col.metric(f"{name} (test), B vs A", pct(vb) if "F1" not in name else num3(vb),
                    delta=(f"{d * 100:+.1f} pts" if "F1" not in name else f"{d:+.3f}") if pd.notna(d) else None,
                    help=f"A {a.id}: {pct(va) if 'F1' not in name else num3(va)}")
-    st.dataframe(style_compare(table), height="content", key=f"{key}_table")
+    st.dataframe(style_compare(table), height="content", key=f"{key}_table",
+                 column_config={"_index": st.column_config.Column("metric", width="medium")})
     st.caption(f"A = `{a.id}` ({a.arch}), B = `{b.id}` ({b.arch}); scores on each run's test split.")
 
 
@@ -625,9 +633,9 @@ def style_compare(table: pd.DataFrame):
         sign = "+" if delta else ""
         if metric in ("pictures", "parameters"):
             return lambda v: f"{v:{sign},.0f}"
-        if metric.endswith("size"):
+        if "size" in metric:
             return lambda v: ("+" if delta and v > 0 else "-" if v < 0 else "") + human_bytes(abs(v))
-        if metric.endswith("time"):
+        if "time" in metric:
             return lambda v: f"{v:{sign},.1f} s"
         if metric in ("accuracy", "balanced accuracy"):
             return (lambda v: f"{v * 100:+.1f} pts") if delta else (lambda v: f"{v:.1%}")
@@ -845,12 +853,12 @@ def section_try(run: Run) -> None:
         for f, path, p, error in zip(uploads, paths, probs, errors):
             with st.container(border=True):
                 if error:
-                    st.error(f"{f.name}: {error.replace(str(path), f.name)}")
+                    st.error(error.replace(str(path), f.name))
                     continue
                 rgb = load_rgb(path)
                 c1, c2, c3 = st.columns([2, 1, 2])
-                c1.image(rgb, caption=f.name, width="stretch")
-                c2.image(model_eye_square(rgb, spec), caption=eye_caption(run), width="stretch")
+                c1.image(rgb, caption=f"{f.name} ({rgb.shape[1]}×{rgb.shape[0]})", width=min(rgb.shape[1], 320))
+                c2.image(display_square(model_eye_square(rgb, spec)), caption=eye_caption(run), width="stretch")
                 best = int(np.argmax(p))
                 with c3:
                     st.metric("Prediction", classes[best], help="the most probable class")
@@ -862,7 +870,7 @@ def section_try(run: Run) -> None:
                     bars = pd.DataFrame({"class": classes, "probability": p.astype(float)})
                     st.altair_chart(alt.Chart(bars).mark_bar().encode(
                         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("class:N", sort=classes),
-                        tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")]).properties(height=30 * len(classes) + 20),
+                        tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")]).properties(height=alt.Step(26)),
                         width="stretch")
 
 
