@@ -1,7 +1,7 @@
 // The page: header from the run's files, picture input (drop, picker, paste, camera), one card per
 // picture, and a small read-only hook (window.renderOrReal) for the browser tests and the benchmark.
 import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, startBackend } from "./classifier.js";
-import { BadImage, decode, numViews, views } from "./preprocess.js";
+import { BadImage, canvasReader, decode, numViews, viewsFrom } from "./preprocess.js";
 
 const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
@@ -302,8 +302,8 @@ window.renderOrReal = Object.freeze({
   timeModel: (runs) => state.classifier.timeModel(runs),
   // The model inputs for a file, as the page makes them (for preprocessing parity checks).
   views: async (file) => {
-    const { imageData } = await decode(file, state.spec);
-    const x = tf.tidy(() => views(tf.browser.fromPixels(imageData, 3), state.spec));
+    const { ctx, width, height } = await decode(file, state.spec);
+    const x = tf.tidy(() => viewsFrom(canvasReader(ctx), height, width, state.spec));
     const data = await x.data();
     const out = { shape: x.shape, data: Array.from(data) };
     x.dispose();

@@ -1,6 +1,6 @@
 // The model side of the page: pick a TF.js backend, load the run's files from model/, classify.
 // Everything about the model (classes, input size, view, grid) is read from model/*.json.
-import { checkSpec, decode, modelEyeSquare, numViews, views } from "./preprocess.js";
+import { canvasReader, checkSpec, decode, modelEyeSquare, numViews, viewsFrom } from "./preprocess.js";
 
 const tf = () => globalThis.tf;
 export const BACKENDS = ["wasm", "webgl", "cpu"]; // preference order: WASM is fastest here
@@ -125,10 +125,10 @@ export class Classifier {
    *  -> {probs: Float32Array, top, eye: int32 tensor the caller must dispose, decodeMs, predictMs, canvas} */
   async classify(file) {
     const t0 = performance.now();
-    const { imageData, canvas, width, height } = await decode(file, this.spec);
+    const { ctx, canvas, width, height } = await decode(file, this.spec);
     const t1 = performance.now();
     const { probs, eye } = tf().tidy(() => {
-      const x = views(tf().browser.fromPixels(imageData, 3), this.spec);
+      const x = viewsFrom(canvasReader(ctx), height, width, this.spec);
       return { probs: tf().mean(this.model.predict(x), 0), eye: modelEyeSquare(x) };
     });
     let p;

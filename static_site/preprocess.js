@@ -27,6 +27,7 @@ export function checkSpec(spec) {
     if (!Number.isInteger(spec[key]) || spec[key] < 1) throw new Error(`bad ${key}: ${spec[key]}`);
   }
   if (!Array.isArray(spec.class_names) || spec.class_names.length < 2) throw new Error("bad class_names");
+  if (!["whole", "crops"].includes(spec.view)) throw new Error(`unsupported view "${spec.view}"`);
   return spec;
 }
 
@@ -107,7 +108,8 @@ function makeCanvas(w, h) {
   return c;
 }
 
-/** A picture File/Blob -> {imageData (RGBA, opaque), canvas, width, height}; throws BadImage. */
+/** A picture File/Blob -> {canvas, ctx, width, height}: opaque RGB on a canvas; throws BadImage.
+ *  The pixels are read from the canvas band by band later (see normalizeFrom), never all at once. */
 export async function decode(file, spec) {
   const maxPixels = spec.decode.max_pixels;
   const tooBig = (w, h) => new AbsurdImage(
@@ -135,21 +137,50 @@ export async function decode(file, spec) {
     ctx.fillStyle = "#ffffff"; // alpha composited onto white, as Pillow's alpha_composite in Python
     ctx.fillRect(0, 0, w, h);
     ctx.drawImage(bitmap, 0, 0);
-    return { imageData: ctx.getImageData(0, 0, w, h), canvas, width: w, height: h };
+    return { canvas, ctx, width: w, height: h };
   } finally {
     bitmap.close();
   }
 }
 
+/** A region reader over a decoded canvas: (top, left, height, width) -> int32 RGB tensor. */
+export function canvasReader(ctx) {
+  return (top, left, height, width) => tf().browser.fromPixels(ctx.getImageData(left, top, width, height), 3);
+}
+
+/** A region reader over an RGB [H, W, 3] tensor (Node, tests). */
+export function tensorReader(rgb) {
+  return (top, left, height, width) => tf().slice(rgb, [top, left, 0], [height, width, 3]);
+}
+
 // ---------------------------------------------------------------- 2. geometry (TF.js ops)
 
-/** box+bilinear resize of a float32 [H, W, 3] tensor (see train/preprocess.py). Call inside tf.tidy. */
-export function resizeBoxBilinear(image, height, width) {
-  const [h, w] = image.shape;
+// Rows are read and average-pooled in bands of about this many pixels: a 48-megapixel photo never
+// becomes one 48M x 3 float tensor (0.6 GB). The pooling windows never straddle two bands (bands are
+// whole multiples of the window height), so the numbers are exactly those of one big pool.
+export const BAND_PIXELS = 1 << 21;
+
+/** box+bilinear resize (train/preprocess.py resize_box_bilinear) of the region (top, left, h, w)
+ *  read through `read`, to [height, width]; float32. Call inside tf.tidy. */
+export function resizeBoxBilinearFrom(read, top, left, h, w, height, width, bandPixels = BAND_PIXELS) {
   const fy = Math.max(Math.floor(h / height), 1);
   const fx = Math.max(Math.floor(w / width), 1);
+  let image;
   if (fy > 1 || fx > 1) {
-    image = tf().avgPool(image, [fy, fx], [fy, fx], "valid");
+    // avg_pool2d(ksize=strides=[fy, fx], "VALID"): rows and columns past the last whole window are
+    // dropped, so only those are read.
+    const rows = Math.floor(h / fy) * fy;
+    const cols = Math.floor(w / fx) * fx;
+    const band = fy * Math.max(1, Math.floor(bandPixels / (cols * fy)));
+    const parts = [];
+    for (let r = 0; r < rows; r += band) {
+      const n = Math.min(band, rows - r);
+      parts.push(tf().tidy(() => tf().avgPool(tf().cast(read(top + r, left, n, cols), "float32"),
+        [fy, fx], [fy, fx], "valid")));
+    }
+    image = parts.length === 1 ? parts[0] : tf().concat(parts, 0);
+  } else {
+    image = tf().cast(read(top, left, h, w), "float32");
   }
   if (image.shape[0] === height && image.shape[1] === width) return image;
   // tf.image.resize(method="bilinear", antialias=False) = half-pixel centres, no corner alignment.
@@ -165,20 +196,18 @@ export function normalizedSize(h, w, spec) {
   return [Math.max(spec.input_size, pyRound(h * scale)), Math.max(spec.input_size, pyRound(w * scale))];
 }
 
-/** int32/uint8 RGB [H, W, 3] tensor -> float32 tensor the views are cut from. Call inside tf.tidy. */
-export function normalize(rgb, spec) {
-  const image = tf().cast(rgb, "float32");
-  const [h, w] = rgb.shape;
+/** normalize() of train/preprocess.py for an h x w picture read through `read` (canvasReader or
+ *  tensorReader) -> float32 tensor the views are cut from. Call inside tf.tidy. */
+export function normalizeFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
   if (spec.view === "whole") {
     const side = Math.min(h, w);
     const top = Math.floor((h - side) / 2);
     const left = Math.floor((w - side) / 2);
-    const square = tf().slice(image, [top, left, 0], [side, side, 3]);
-    return resizeBoxBilinear(square, spec.input_size, spec.input_size);
+    return resizeBoxBilinearFrom(read, top, left, side, side, spec.input_size, spec.input_size, bandPixels);
   }
   const [nh, nw] = normalizedSize(h, w, spec);
-  if (nh === h && nw === w) return image;
-  return resizeBoxBilinear(image, nh, nw);
+  if (nh === h && nw === w) return tf().cast(read(0, 0, h, w), "float32");
+  return resizeBoxBilinearFrom(read, 0, 0, h, w, nh, nw, bandPixels);
 }
 
 /** The prediction views cut from a normalized float32 [H, W, 3] tensor. Call inside tf.tidy. */
@@ -200,8 +229,13 @@ export function gridViews(image, spec) {
 }
 
 /** The model inputs for one picture: float32 [numViews, size, size, 3], 0-255. Call inside tf.tidy. */
-export function views(rgb, spec) {
-  return gridViews(normalize(rgb, spec), spec);
+export function viewsFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
+  return gridViews(normalizeFrom(read, h, w, spec, bandPixels), spec);
+}
+
+/** The same from an RGB [H, W, 3] tensor. */
+export function views(rgb, spec, bandPixels = BAND_PIXELS) {
+  return viewsFrom(tensorReader(rgb), rgb.shape[0], rgb.shape[1], spec, bandPixels);
 }
 
 /** What to show people as "the square the model sees" (first/centre view), int32 [s, s, 3]. */

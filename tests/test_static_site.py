@@ -176,12 +176,14 @@ def pictures(tmp_path_factory, tiny_data) -> dict[str, Path]:
     rgba.putalpha(Image.fromarray(alpha))
     rgba.save(out / "rgba.png")
     base.resize((1100, 830), Image.BICUBIC).save(out / "big.jpg", quality=90)  # max_side + box path
+    base.resize((4000, 3000), Image.BICUBIC).save(out / "phone_12mp.jpg", quality=85)  # read in bands
     (out / "notes.jpg").write_text("this is a text file with a picture's name\n")
     corrupt = bytearray(jpgs[0].read_bytes())
     corrupt[4:600] = np.random.default_rng(0).integers(0, 256, 596, dtype=np.uint8).tobytes()
     (out / "corrupt.jpg").write_bytes(bytes(corrupt))
     Image.new("1", (9000, 8000)).save(out / "huge.png")  # 72 Mpx in a small file: refused unread
-    for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "notes.jpg", "corrupt.jpg", "huge.png"):
+    for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", "notes.jpg", "corrupt.jpg",
+                 "huge.png"):
         files[name] = out / name
     return files
 
@@ -216,19 +218,36 @@ def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
     spec = Spec(class_names=("a", "b"), input_size=size, view=view, grid=grid, max_side=max_side)
     (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
     rng = np.random.default_rng(size)
-    for h, w in [(30, 40), (64, 64), (65, 129), (300, 211), (1000, 37), (513, 512), (401, 600)]:
+    # A small band budget: big pictures are pooled in many bands, as 12+ megapixel photos are.
+    for h, w in [(30, 40), (64, 64), (65, 129), (300, 211), (1000, 37), (513, 512), (401, 600), (1203, 1601)]:
         smooth = np.kron(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)), np.ones((8, 8, 1)))[:h, :w]
         for name, rgb in (("noise", rng.integers(0, 256, (h, w, 3))), ("smooth", smooth)):
             rgb = rgb.astype(np.uint8)
             expected = views(rgb, spec)
             rgb.tofile(tmp_path / "in.u8")
-            _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32", "--shape", f"{h},{w}")
+            _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32",
+                  "--shape", f"{h},{w}", "--band-pixels", "20000")
             got = np.fromfile(tmp_path / "out.f32", "<f4")
             assert got.size == expected.size, (h, w, expected.shape)
             diff = np.abs(got.reshape(expected.shape) - expected)
             # TF.js computes bilinear source coordinates in float64, TensorFlow in float32: a few 1e-5
             # of a pixel apart, i.e. up to ~0.02 of 255 next to a sharp edge, far less elsewhere.
             assert diff.max() < 0.05 and diff.mean() < 2e-3, (name, h, w, diff.max(), diff.mean())
+
+
+@needs_node
+@pytest.mark.parametrize("view", ["whole", "crops"])
+def test_banded_reading_changes_no_number(tmp_path, view):
+    """Big pictures are read and pooled in row bands (memory); the views are bit-identical to one pass."""
+    spec = Spec(class_names=("a", "b"), input_size=48, view=view, grid=3, max_side=300)
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    np.random.default_rng(1).integers(0, 256, (1203, 1601, 3)).astype(np.uint8).tofile(tmp_path / "in.u8")
+    out = []
+    for band in ("7000", "100000000"):
+        _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / f"{band}.f32",
+              "--shape", "1203,1601", "--band-pixels", band)
+        out.append(np.fromfile(tmp_path / f"{band}.f32", "<f4"))
+    assert out[0].size == spec.num_views * 48 * 48 * 3 and np.array_equal(out[0], out[1])
 
 
 @needs_node
@@ -305,7 +324,7 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, pic
             np.testing.assert_allclose(p, expected[name], atol=1e-3, rtol=0, err_msg=name)
 
         # The model inputs themselves (decode: EXIF, grayscale, alpha on white; geometry) match Python's.
-        for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", sorted(pictures)[0]):
+        for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", sorted(pictures)[0]):
             mine, theirs = visit.page_views(pictures[name]), views(load_rgb(pictures[name]), spec)
             assert mine.shape == theirs.shape, name
             # Chromium decodes these exactly as Pillow does; what remains is resize arithmetic

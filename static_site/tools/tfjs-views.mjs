@@ -1,6 +1,6 @@
 // The page's geometry (preprocess.js) run in Node, for the Python parity tests:
 //
-//   node tools/tfjs-views.mjs SPEC.json INPUT.u8 OUTPUT.f32 --shape H,W [--backend wasm|cpu]
+//   node tools/tfjs-views.mjs SPEC.json INPUT.u8 OUTPUT.f32 --shape H,W [--backend wasm|cpu] [--band-pixels N]
 //
 // INPUT.u8 is raw uint8 RGB [H, W, 3] (a decoded picture); OUTPUT.f32 gets raw float32 little-endian
 // [numViews, size, size, 3]. Decoding itself needs a browser (tests/test_static_site.py covers it).
@@ -11,7 +11,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 
 globalThis.tf = tf; // preprocess.js uses the global runtime, as in the browser
-const { checkSpec, views } = await import("../preprocess.js");
+const { BAND_PIXELS, checkSpec, views } = await import("../preprocess.js");
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -21,6 +21,7 @@ const opt = (name, dflt) => {
   return v;
 };
 const backend = opt("--backend", "wasm");
+const bandPixels = Number(opt("--band-pixels", String(BAND_PIXELS))); // small values: many bands
 const shape = opt("--shape", "").split(",").map(Number);
 if (args.length !== 3 || shape.length !== 2) {
   console.error("usage: node tfjs-views.mjs SPEC.json INPUT.u8 OUTPUT.f32 --shape H,W [--backend wasm|cpu]");
@@ -32,7 +33,7 @@ await tf.ready();
 const spec = checkSpec(JSON.parse(readFileSync(specPath, "utf8")));
 const raw = readFileSync(inputPath);
 const [h, w] = shape;
-const out = tf.tidy(() => views(tf.tensor3d(Int32Array.from(raw), [h, w, 3], "int32"), spec));
+const out = tf.tidy(() => views(tf.tensor3d(Int32Array.from(raw), [h, w, 3], "int32"), spec, bandPixels));
 const data = await out.data();
 writeFileSync(outputPath, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 console.log(JSON.stringify({ backend: tf.getBackend(), shape: out.shape }));
