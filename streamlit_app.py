@@ -206,7 +206,8 @@ def confusion_chart(cm, classes, selectable: bool = False, chosen=None) -> alt.C
         x=alt.X("predicted_class:N", sort=list(classes), title="predicted", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true_class:N", sort=list(classes), title="true"))
     rect = base.mark_rect(cursor="pointer" if selectable else "default").encode(
-        color=alt.Color("share:Q", title="share of the row", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        color=alt.Color("share:Q", title="row share", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                        legend=alt.Legend(format="%", gradientLength=120)),
         stroke=alt.condition("datum.chosen", alt.value("#f58518"), alt.value("white")),
         strokeWidth=alt.condition("datum.chosen", alt.value(5), alt.value(2)),
         tooltip=[alt.Tooltip("true_class:N", title="true"), alt.Tooltip("predicted_class:N", title="predicted"),
