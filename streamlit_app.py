@@ -206,8 +206,7 @@ def confusion_chart(cm, classes, selectable: bool = False, chosen=None) -> alt.C
         x=alt.X("predicted_class:N", sort=list(classes), title="predicted", axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("true_class:N", sort=list(classes), title="true"))
     rect = base.mark_rect(cursor="pointer" if selectable else "default").encode(
-        color=alt.Color("share:Q", title="row share", scale=alt.Scale(scheme="blues", domain=[0, 1]),
-                        legend=alt.Legend(format="%", gradientLength=120)),
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),  # shade: share of the row
         stroke=alt.condition("datum.chosen", alt.value("#f58518"), alt.value("white")),
         strokeWidth=alt.condition("datum.chosen", alt.value(5), alt.value(2)),
         tooltip=[alt.Tooltip("true_class:N", title="true"), alt.Tooltip("predicted_class:N", title="predicted"),
@@ -521,7 +520,8 @@ def section_threshold(run: Run) -> None:
     if is_num(run_t) and pos != default_pos:
         run_t = 1.0 - run_t  # the same decision, said about the other class
     run_t = float(run_t) if is_num(run_t) else 0.5
-    t = st.slider(f"Threshold on P({pos})", 0.0, 1.0, value=round(run_t, 2), step=0.01, key=f"thr_value_{pos}",
+    # Starts exactly at the run's threshold (not rounded to the step): the page opens on the run's own decisions.
+    t = st.slider(f"Threshold on P({pos})", 0.0, 1.0, value=run_t, step=0.001, format="%.3f", key=f"thr_value_{pos}",
                   help=f"a picture is called {pos} when P({pos}) ≥ threshold; the run's own threshold "
                        f"(chosen on the validation split) is {run_t:.3f}")
     rows = run.split_rows(split)
@@ -548,7 +548,7 @@ def section_threshold(run: Run) -> None:
     with left:
         st.altair_chart(confusion_chart(cm, classes), width="content")
         st.dataframe(pd.DataFrame(cm, index=pd.Index(classes, name="true \\ predicted"), columns=classes))
-        st.caption(f"{len(rows)} {SPLITS[split]} pictures at P({pos}) ≥ {t:.2f}")
+        st.caption(f"{len(rows)} {SPLITS[split]} pictures at P({pos}) ≥ {t:.3f}")
     with right:
         hist = pd.DataFrame({f"P({pos})": probs[:, positive], "true class": rows["true_class"].to_numpy()})
         bars = alt.Chart(hist).mark_bar(opacity=0.6).encode(
