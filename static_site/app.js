@@ -181,7 +181,11 @@ async function classifyOne(file, card, record) {
 }
 
 function addFiles(files) {
-  if (state.status !== "ready") return;
+  if (!files.length) return;
+  if (state.status !== "ready") {
+    announce(state.status === "loading" ? "The model is still loading; try again in a moment." : state.message);
+    return;
+  }
   for (const file of files) {
     const record = { name: file.name || "pasted picture", status: "pending" };
     state.results.push(record);
