@@ -32,6 +32,15 @@ from . import runs  # noqa: E402
 from .preprocess import SPEC_FILE, Spec, save_spec  # noqa: E402
 
 DEFAULT_DATA = Path("data")
+VIEWS_PER_EPOCH = 4096  # crops view, --crops-per-image not given: crops per picture = this / pictures
+
+
+def crops_per_image(args, n_train: int) -> int:
+    """Random crops per training picture per epoch: as asked, else enough for about VIEWS_PER_EPOCH
+    crops an epoch (few pictures: many crops each, since decoding is the cost and crops are cheap)."""
+    if args.crops_per_image:
+        return args.crops_per_image
+    return int(min(32, max(2, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,15 +56,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="output folder: runs go to OUT/runs/<run-id>, OUT/current points at the latest")
     p.add_argument("--arch", choices=list(ARCHS), default="tracenet",
                    help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
-    p.add_argument("--epochs", type=int, default=20, help="most epochs to train (early stopping may end sooner)")
+    p.add_argument("--epochs", type=int, default=8, help="most epochs to train (early stopping may end sooner)")
     p.add_argument("--patience", type=int, default=4, help="epochs without val-loss improvement before stopping")
     p.add_argument("--batch-size", type=int, default=32, help="views per training batch")
     p.add_argument("--image-size", type=int, default=None,
                    help="model input size in pixels (default: 64 crops for tracenet, 200 for rendernet2017)")
     p.add_argument("--grid", type=int, default=3, help="crops view: grid x grid crops are voted at prediction")
     p.add_argument("--max-side", type=int, default=512, help="crops view: longer side brought down to this")
-    p.add_argument("--crops-per-image", type=int, default=4,
-                   help="crops view: random crops taken from each decoded training picture")
+    p.add_argument("--crops-per-image", type=int, default=None,
+                   help="crops view: random crops cut from each decoded training picture per epoch (default: "
+                        f"enough for about {VIEWS_PER_EPOCH} crops per epoch, 2 to 32 per picture)")
     p.add_argument("--learning-rate", "--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and augmentation")
     p.add_argument("--split", default="80/10/10", help="train/val/test percentages (default 80/10/10)")
@@ -83,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f"--split {args.split!r}: expected three percentages like 80/10/10")
     args.fractions = tuple(x / sum(parts) for x in parts)
     for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
@@ -217,8 +227,11 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     class_names = spec.class_names
     model = model_lib.build(args.arch, spec.input_size, len(class_names))
     n_train = sum(it.split == "train" for it in items)
-    per_image = args.crops_per_image if spec.view == "crops" else 1
-    steps = math.ceil(n_train * per_image / args.batch_size)
+    per_image = crops_per_image(args, n_train) if spec.view == "crops" else 1
+    # An epoch: every training picture per_image times (crops view); whole view: few pictures are
+    # shown up to 4 times an epoch (each time augmented afresh) so that an epoch is not a handful of steps.
+    passes = 1 if spec.view == "crops" else int(min(4, max(1, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
+    steps = math.ceil(n_train * per_image * passes / args.batch_size)
     # Cosine decay from the learning rate to 5% of it over all the epochs asked for (early stopping
     # may end sooner, at a lower rate): big steps first, then settling, without a plateau to detect.
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps * args.epochs, alpha=0.05)
@@ -228,7 +241,7 @@ def fit(args, spec: Spec, items, failures) -> tuple:
           f"input {spec.input_size}x{spec.input_size}"
           + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
     train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
-                                         crops_per_image=args.crops_per_image, augment=not args.no_augment)
+                                         crops_per_image=per_image, augment=not args.no_augment)
     val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)
     monitor = "val_loss" if val_ds is not None else "loss"
     weights = data_lib.class_weights(items, len(class_names))
@@ -245,8 +258,8 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     seconds = time.time() - t_fit
     h = {k: [float(x) for x in v] for k, v in history.history.items()}
     views_seen = steps * len(h["loss"]) * args.batch_size
-    stats = {"seconds": seconds, "best_epoch": int(np.argmin(h[monitor])) + 1,
-             "views_per_s": round(views_seen / seconds, 1), "images_per_s": round(views_seen / per_image / seconds, 1),
+    stats = {"seconds": seconds, "best_epoch": int(np.argmin(h[monitor])) + 1, "crops_per_image": per_image,
+             "views_per_s": round(views_seen / seconds, 1), "images_per_s": round(views_seen / (per_image * passes) / seconds, 1),
              "class_weights": {class_names[i]: w for i, w in weights.items()} if weights else None}
     return model, h, stats
 

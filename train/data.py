@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, grid_views, load_rgb,
-                         normalize)
+                         normalize, normalized_size)
 
 SPLITS = ("train", "val", "test")
 IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
@@ -158,28 +159,72 @@ def _loader(spec: Spec, failures: DecodeFailures):
     return load
 
 
+# Decoded training pictures are kept in memory (uint8) when they fit in this many bytes.
+CACHE_BYTES = 1 << 30
+
+
 def training_dataset(items, spec: Spec, batch_size: int, seed: int, failures: DecodeFailures,
-                     crops_per_image: int = 4, augment: bool = True):
-    """Endless, shuffled batches of (views, labels) for the training split; decoded lazily."""
+                     crops_per_image: int = 4, augment: bool = True, cache_bytes: int = CACHE_BYTES):
+    """Endless, shuffled batches of (views, labels) for the training split.
+
+    Each picture is decoded and normalized once (kept in memory as uint8 when the training split fits
+    in `cache_bytes`, else decoded again every epoch); every time it comes round it gets a fresh
+    picture-level augmentation (see `augment_picture`) and, in the crops view, `crops_per_image` random
+    crops at native resolution: decoding is the cost, crops are cheap. Crops of many pictures are mixed
+    before batching so a batch is not a handful of pictures."""
     import tensorflow as tf
 
     train = [it for it in items if it.split == "train"]
+    # Shuffled once before the cache is filled (the first epoch must not see one class after the
+    # other), then again every epoch.
+    order = np.random.default_rng(seed).permutation(len(train))
+    train = [train[i] for i in order]
     paths = tf.constant([it.path for it in train])
     labels = tf.constant([it.label for it in train], dtype=tf.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = _decoded(ds, spec, failures)
+    ds = ds.map(lambda image, label: (tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label))
+    if decoded_bytes(train, spec) <= cache_bytes:
+        ds = ds.cache()
+    ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()
     size = spec.input_size
-    per_image = crops_per_image if spec.view == "crops" else 1
+    crops = spec.view == "crops"
+    per_image = crops_per_image if crops else 1
+    if augment:
+        ds = ds.map(lambda image, label: (augment_picture(image, size, rescale=crops), label),
+                    num_parallel_calls=tf.data.AUTOTUNE)
 
     def cut(image, label):
-        crops = tf.stack([tf.image.random_crop(image, [size, size, 3]) for _ in range(per_image)])
-        return tf.data.Dataset.from_tensor_slices((crops, tf.fill([per_image], label)))
+        if crops:
+            views = tf.stack([tf.image.random_crop(image, [size, size, 3]) for _ in range(per_image)])
+        else:
+            views = image[None]
+        return views, tf.fill([per_image], label)
 
-    ds = ds.flat_map(cut)
+    ds = ds.map(cut, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    ds = ds.shuffle(max(256, min(4096, 64 * per_image)), seed=seed)  # crops of ~64 pictures
     if augment:
         ds = ds.map(augment_pair, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.shuffle(256, seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def decoded_bytes(items, spec: Spec) -> int:
+    """Upper bound of the uint8 memory the normalized training pictures take (headers only)."""
+    total = 0
+    for it in items:
+        if spec.view == "whole":
+            h = w = spec.input_size
+        else:
+            try:
+                with Image.open(it.path) as im:
+                    w, h = im.size
+            except Exception:  # unreadable: skipped at decode anyway
+                continue
+            h, w = normalized_size(h, w, spec)  # EXIF rotation swaps h and w: same product
+        total += h * w * 3
+    return total
 
 
 def evaluation_dataset(items, split: str, spec: Spec, batch_size: int, failures: DecodeFailures):
@@ -224,17 +269,48 @@ def augment_pair(x, label):
     return augment_view(x), label
 
 
-def augment_view(x):
-    """Training-only augmentation, the same for every class so none of it is a shortcut: mirror,
-    a fresh JPEG round trip at a random quality, mild exposure/contrast changes."""
+def augment_picture(image, size: int, rescale: bool = True):
+    """Training-only, on a whole normalized uint8 picture before crops are cut, the same for every
+    class so that none of it is a shortcut:
+    - a fresh JPEG history: half the time re-encoded at a random quality 60-95 (every realistic
+      picture, render or photo, has been through JPEG at least once, some more often);
+    - scale: a third of the time shrunk by a random factor 0.6-1.0 (never below the crop size),
+      so neither class is recognised by the scale its pictures were published at."""
     import tensorflow as tf
 
+    if rescale:
+        h = tf.cast(tf.shape(image)[0], tf.float32)
+        w = tf.cast(tf.shape(image)[1], tf.float32)
+        low = tf.minimum(1.0, tf.maximum(0.6, size / tf.minimum(h, w)))
+        factor = tf.random.uniform([], low, 1.0)
+
+        def shrink():
+            new = tf.cast(tf.round(tf.stack([h, w]) * factor), tf.int32)
+            new = tf.maximum(new, size)
+            small = tf.image.resize(tf.cast(image, tf.float32), new, method="area")
+            return tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8)
+
+        image = tf.cond(tf.random.uniform([]) < 1 / 3, shrink, lambda: image)
+
+    def recompress():
+        quality = tf.random.uniform([], 60, 96, dtype=tf.int32)
+        return tf.image.adjust_jpeg_quality(image, quality)
+
+    image = tf.cond(tf.random.uniform([]) < 0.5, recompress, lambda: image)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def augment_view(x):
+    """Training-only, per view (crop or whole square), the same for every class: mirror and mild
+    exposure/contrast changes. Takes uint8 or 0-255 float; returns 0-255 float32."""
+    import tensorflow as tf
+
+    x = tf.cast(x, tf.float32)
     x = tf.image.random_flip_left_right(x)
     x01 = x / 255.0
-    recompress = tf.random.uniform([]) < 0.5
-    x01 = tf.cond(recompress, lambda: tf.image.random_jpeg_quality(x01, 70, 96), lambda: x01)
-    x01 = tf.image.random_brightness(x01, 0.08)
-    x01 = tf.image.random_contrast(x01, 0.85, 1.15)
+    x01 = tf.image.random_brightness(x01, 0.06)
+    x01 = tf.image.random_contrast(x01, 0.9, 1.1)
     return tf.clip_by_value(x01, 0.0, 1.0) * 255.0
 
 
