@@ -72,8 +72,9 @@ def site_spec(model_dir: Path) -> tuple[dict, str]:
     return spec.to_json(), f"assumed ({arch or 'unknown arch'}: view {view}, grid {spec.grid})"
 
 
-def make_site(dst: Path, model_dir: Path) -> tuple[Path, str]:
-    """A temp deployable copy of static_site/ whose model/ is model_dir (a run or a bare bundle)."""
+def make_site(dst: Path, model_dir: Path, spec=None) -> tuple[Path, str]:
+    """A temp deployable copy of static_site/ whose model/ is model_dir (a run or a bare bundle);
+    `spec` (a preprocessing.json path or its dict) overrides the folder's or the assumed one."""
     if not (SITE / "vendor" / "runtime.json").is_file():
         raise BenchError("static_site/vendor missing: npm --prefix static_site ci && npm --prefix static_site run build")
     model_dir = Path(model_dir)
@@ -90,7 +91,11 @@ def make_site(dst: Path, model_dir: Path) -> tuple[Path, str]:
         shutil.copy2(SITE / name, dst / name)
     shutil.copytree(SITE / "vendor", dst / "vendor")
     shutil.copytree(bundle, dst / "model", ignore=shutil.ignore_patterns("preprocessing.json", "metrics.json"))
-    spec, source = site_spec(model_dir if (model_dir / "preprocessing.json").is_file() else bundle)
+    if spec is not None:
+        source = str(spec) if not isinstance(spec, dict) else "given"
+        spec = spec if isinstance(spec, dict) else json.loads(Path(spec).read_text())
+    else:
+        spec, source = site_spec(model_dir if (model_dir / "preprocessing.json").is_file() else bundle)
     (dst / "model" / "preprocessing.json").write_text(json.dumps(spec, indent=2))
     if (model_dir / "metrics.json").is_file():
         shutil.copy2(model_dir / "metrics.json", dst / "model" / "metrics.json")
@@ -220,11 +225,11 @@ def sample_pictures(model_dir: Path, n: int, folder: Path | None = None) -> list
 
 
 def bench(model_dir: Path, backends=BACKENDS, runs: int = 30, pictures: list[Path] | None = None,
-          bytes_too: bool = True, browser=None) -> dict:
+          bytes_too: bool = True, browser=None, spec=None) -> dict:
     """All the measurements for one model folder. `browser`: a Playwright Chromium already running
     (Playwright's sync API cannot be started twice in one thread); else one is launched."""
     with tempfile.TemporaryDirectory(prefix="browser-bench-") as tmp:
-        site, spec_source = make_site(Path(tmp) / "site", Path(model_dir))
+        site, spec_source = make_site(Path(tmp) / "site", Path(model_dir), spec)
         server = Server(site)
         try:
             if browser is not None:
@@ -253,12 +258,14 @@ def _bench_on(browser, origin, backends, runs, pictures, bytes_too):
     return rows, errors, (first_visit_bytes(browser, origin) if bytes_too else None)
 
 
-def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None) -> dict:
+def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None, spec=None) -> dict:
     """WASM (or `backend`) timing of a model folder (run folder or bare TF.js bundle) in headless
     Chromium: {"ms_per_picture", "ms_per_crop", "views", "first_prediction_ms", "backend", "spec"};
     model time only (one picture's crops as one batch), median of `runs` after warm-up. For a bare
-    bundle the number of crops is the `python -m train` default for its architecture (see site_spec)."""
-    got = bench(Path(model_dir), backends=(backend,), runs=runs, pictures=None, bytes_too=False, browser=browser)
+    bundle the number of crops is the `python -m train` default for its architecture (see site_spec)
+    unless `spec` (preprocessing.json path or dict) is given."""
+    got = bench(Path(model_dir), backends=(backend,), runs=runs, pictures=None, bytes_too=False, browser=browser,
+                spec=spec)
     if not got["backends"]:
         raise BenchError(got["errors"].get(backend, f"{backend} did not run"))
     row = got["backends"][0]

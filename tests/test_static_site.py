@@ -491,3 +491,5 @@ def test_browser_benchmark_runs(browser, tiny_run):
         assert got["backend"] == "wasm" and got["views"] == views and got["ms_per_picture"] > 0, got
         assert got["ms_per_crop"] == pytest.approx(got["ms_per_picture"] / views)
         assert got["first_prediction_ms"] > 0
+    got = bench_model(tiny_run / "tfjs", runs=3, browser=browser, spec=tiny_run / "preprocessing.json")
+    assert got["views"] == 4
