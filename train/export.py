@@ -57,9 +57,9 @@ def copy_to_static_site(run_dir: Path, site_model_dir: Path, files: list[str], t
     staging = Path(tempfile.mkdtemp(prefix=".model-", dir=site_model_dir.parent))
     try:
         for f in Path(run_dir, tfjs_dir).iterdir():
-            shutil.copy2(f, staging / f.name)
+            shutil.copy(f, staging / f.name)  # fresh dates: hosts and CDNs revalidate by them
         for name in files:
-            shutil.copy2(Path(run_dir, name), staging / name)
+            shutil.copy(Path(run_dir, name), staging / name)
         replace_dir(staging, site_model_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
