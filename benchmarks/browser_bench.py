@@ -108,6 +108,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 class Server:
+    """python -m http.server, in a thread, on 127.0.0.1 and a free port (the tests serve with it too)."""
+
     def __init__(self, root: Path):
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
         self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -115,7 +117,7 @@ class Server:
 
     def stop(self):
         self.httpd.shutdown()
-        self.httpd.server_close()
+        self.httpd.server_close()  # the port now refuses connections: the browser is "offline"
 
 
 # ---------------------------------------------------------------- measuring

@@ -8,14 +8,11 @@ checks need only Node.js.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.browser_bench import Server
 from train.export import copy_to_static_site
 from train.predict import predict_files
 from train.preprocess import SPEC_FILE, Spec, load_rgb, views
@@ -55,24 +53,6 @@ needs_node = pytest.mark.skipif(tfjs_missing() is not None, reason=f"TF.js in No
 
 
 # ---------------------------------------------------------------- serving
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class Server:
-    """python -m http.server, in a thread, on 127.0.0.1 and a free port."""
-
-    def __init__(self, root: Path):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()  # the port now refuses connections: the browser is "offline"
 
 
 def make_site(dst: Path, model_dir: Path | None) -> Path:
