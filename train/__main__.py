@@ -95,6 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.seed < 0:
+        p.error("--seed must be 0 or more")
     return args
 
 
