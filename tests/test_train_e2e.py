@@ -161,10 +161,13 @@ def test_quantized_bundle_is_served_and_measured(tmp_path, tiny_data):
 
     models, site = tmp_path / "models", tmp_path / "site"
     assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", str(site), "--epochs", "1",
-                 "--image-size", "32", "--grid", "2", "--quantize", "uint8", "--run-id", "q"]) == 0
+                 "--image-size", "32", "--grid", "2", "--quantize", "uint8", "--run-id", "q",
+                 "--slice", "pngs=\\.png$", "--slice", "none=nothing-matches"]) == 0
     run = models / "runs" / "q"
     m = json.loads((run / "metrics.json").read_text())
     sizes = m["model"]["bytes"]
+    pngs = [r for r in rows(run / "predictions.csv") if r["split"] == "test" and r["path"].endswith(".png")]
+    assert m["test"]["slices"]["pngs"]["n"] == len(pngs) and m["test"]["slices"]["none"]["n"] == 0
     assert m["model"]["served_tfjs"] == "tfjs-uint8"
     assert sizes["tfjs-uint8"] < sizes["tfjs"] / 2  # uint8 weights: a quarter of float32, plus the graph
     served = json.loads((site / "model" / "model.json").read_text())
@@ -174,3 +177,19 @@ def test_quantized_bundle_is_served_and_measured(tmp_path, tiny_data):
     q = m["tfjs_check"]["tfjs-uint8"]
     assert q["pictures"] == m["test"]["n"] and 0 <= q["accuracy"] <= 1
     assert q["max_abs_diff"] < 0.2  # quantized, so not exact, but the same model
+
+
+def test_accuracy_on_named_slices():
+    from train.evaluate import by_slice
+
+    paths = ["houses_1_kitchen.jpg", "houses_1_frontal.jpg", "luisa_living-room.jpg", "kuhn_x.jpg"]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    got = by_slice(paths, [0, 0, 1, 1], probs, ["photo", "render"], {"interiors": "kitchen|living-room"})
+    assert got["interiors"]["n"] == 2 and got["interiors"]["accuracy"] == 1.0
+    assert got["interiors"]["confusion_matrix"] == [[1, 0], [0, 1]]
+
+
+def test_bad_slice_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--slice", "x=("])
+    assert e.value.code == 2 and "--slice" in capsys.readouterr().err

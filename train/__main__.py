@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -75,6 +76,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--source-pattern", default=r"^([^_]+)_",
                    help="regex on file names whose first group names a picture's source; metrics.json "
                         "reports accuracy per source (default: the text before the first '_')")
+    p.add_argument("--slice", dest="slice_specs", action="append", default=[], metavar="NAME=REGEX",
+                   help="also score the pictures whose path matches REGEX, reported as NAME in metrics.json "
+                        "(repeatable; e.g. interiors='bedroom|kitchen|bathroom|interior')")
     p.add_argument("--positive-class", default=None,
                    help="two classes: the class the threshold and ROC are about (default: the second name)")
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="float32",
@@ -97,6 +101,16 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.seed < 0:
         p.error("--seed must be 0 or more")
+    args.slices = {}
+    for item in args.slice_specs:
+        name, sep, pattern = item.partition("=")
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            p.error(f"--slice {item!r}: bad regex ({e})")
+        if not sep or not name:
+            p.error(f"--slice {item!r}: expected NAME=REGEX")
+        args.slices[name] = pattern
     return args
 
 
@@ -121,7 +135,7 @@ def train(args) -> int:
     t_scanned = time.time()
 
     from . import model as model_lib
-    from .evaluate import by_source, choose_threshold, evaluate
+    from .evaluate import by_slice, by_source, choose_threshold, evaluate
     from .export import check_bundles, copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
@@ -158,6 +172,9 @@ def train(args) -> int:
         if its:
             reports[split]["by_source"] = by_source([it.path for it in its], [it.label for it in its], p,
                                                     args.source_pattern)
+            if args.slices:
+                reports[split]["slices"] = by_slice([it.path for it in its], [it.label for it in its], p,
+                                                    class_names, args.slices)
     eval_seconds = time.time() - t_eval
 
     run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"

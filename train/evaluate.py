@@ -82,3 +82,19 @@ def by_source(paths, y_true, probs, source_pattern: str = r"^([^_]+)_") -> dict:
         key = (m.group(1) if m and m.groups() else m.group(0)) if m else "(other)"
         groups.setdefault(key, []).append(int(t) == int(p))
     return {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(groups.items())}
+
+
+def by_slice(paths, y_true, probs, class_names, slices: dict[str, str]) -> dict:
+    """Scores on named subsets: the pictures whose path matches each regex (e.g. interiors only)."""
+    out = {}
+    y_true = np.asarray(y_true, dtype=int)
+    probs = np.asarray(probs, dtype=float)
+    for name, pattern in slices.items():
+        keep = np.array([re.search(pattern, str(p)) is not None for p in paths], dtype=bool)
+        if not keep.any():
+            out[name] = {"pattern": pattern, "n": 0}
+            continue
+        r = scores_from_confusion(confusion(y_true[keep], probs[keep].argmax(1), len(class_names)), class_names)
+        out[name] = {"pattern": pattern, "n": r["n"], "accuracy": r["accuracy"],
+                     "balanced_accuracy": r["balanced_accuracy"], "confusion_matrix": r["confusion_matrix"]}
+    return out
