@@ -397,8 +397,17 @@ def section_overview(run: Run) -> None:
             table = pd.DataFrame([{"source": k, "pictures": v.get("n"), "accuracy": v.get("accuracy")}
                                   for k, v in sources.items() if isinstance(v, dict)]).set_index("source")
             st.dataframe(table, column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+        slices = r.get("slices")
+        if isinstance(slices, dict) and slices:
+            st.markdown("**Named slices** (`--slice NAME=REGEX` on the picture paths, e.g. interiors only).")
+            table = pd.DataFrame([{"slice": k, "pattern": v.get("pattern"), "pictures": v.get("n"),
+                                   "accuracy": v.get("accuracy"), "balanced accuracy": v.get("balanced_accuracy")}
+                                  for k, v in slices.items() if isinstance(v, dict)]).set_index("slice")
+            st.dataframe(table, column_config={
+                "accuracy": st.column_config.NumberColumn(format="percent"),
+                "balanced accuracy": st.column_config.NumberColumn(format="percent")})
         known = {"n", "accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc",
-                 "at_threshold", "by_source"}
+                 "at_threshold", "by_source", "slices"}
         extra = {k: v for k, v in r.items() if k not in known}
         if extra:
             with st.expander(f"More scores ({', '.join(extra)})"):

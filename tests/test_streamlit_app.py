@@ -118,6 +118,7 @@ def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
     m = load(run)
     m["test"]["per_source"] = {"render/": {"accuracy": 0.5, "n": 4}}  # later issues add keys: no harm
     m["quantized"] = {"tfjs-float16": {"accuracy": 0.5}}
+    m["test"]["slices"] = {"interiors": {"pattern": "kitchen", "n": 3, "accuracy": 2 / 3, "balanced_accuracy": 0.75}}
     (run / "metrics.json").write_text(json.dumps(m))
     at = app(monkeypatch, models_copy)
     assert at.sidebar.selectbox(key="run").value == "tiny-tracenet"  # default: current
@@ -140,6 +141,8 @@ def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
     if "by_source" in t:  # accuracy per file-name prefix
         sources = next(f for f in frames(at) if f.index.name == "source")
         assert sources["accuracy"].to_dict() == pytest.approx({k: v["accuracy"] for k, v in t["by_source"].items()})
+    slices = next(f for f in frames(at) if f.index.name == "slice")
+    assert slices.loc["interiors", "pictures"] == 3 and slices.loc["interiors", "accuracy"] == pytest.approx(2 / 3)
     assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
     # The validation scores, and the other run.
     at.radio(key="overview_split").set_value("val").run()
