@@ -214,28 +214,18 @@ def node_wasm_ms(bundle: Path, one_picture_views: np.ndarray, n: int = 40) -> di
     return {"ms_per_picture": per_picture, "ms_per_crop": per_picture / k, "crops_per_picture": k}
 
 
-def browser_wasm_ms(bundle: Path, spec_path: Path | None = None):
-    """The headless-Chromium WASM timing from benchmarks.browser_bench, or (None, why) when absent."""
+def browser_wasm_ms(bundle: Path, spec=None):
+    """The headless-Chromium WASM timing of `benchmarks.browser_bench.bench_model` (the run's spec, so
+    the page cuts as many crops as prediction does), or (None, why) when it is absent or fails."""
     try:
-        from benchmarks import browser_bench
+        from benchmarks.browser_bench import bench_model
     except ImportError as e:
-        return None, f"n/a (benchmarks/browser_bench.py missing: {e.name})"
-    fn = None
-    for name in ("bench_model", "browser_ms", "measure_model", "measure", "bench", "run"):
-        if callable(getattr(browser_bench, name, None)):
-            fn = getattr(browser_bench, name)
-            break
-    if fn is None:
-        return None, "n/a (benchmarks.browser_bench has no known entry point)"
+        return None, f"n/a (benchmarks.browser_bench.bench_model missing: {e})"
     try:
-        got = fn(bundle)
+        got = bench_model(bundle, spec=spec.to_json() if spec is not None else None)
     except Exception as e:  # a broken browser set-up must not lose the whole table
         return None, f"n/a (browser bench failed: {type(e).__name__}: {str(e)[:200]})"
-    if isinstance(got, dict):
-        crop = next((v for k, v in got.items() if "crop" in k and "ms" in k), None)
-        pic = next((v for k, v in got.items() if ("picture" in k or "image" in k) and "ms" in k), None)
-        return {"ms_per_picture": pic, "ms_per_crop": crop, "raw": got}, None
-    return None, f"n/a (browser bench returned {type(got).__name__})"
+    return {"ms_per_picture": got.get("ms_per_picture"), "ms_per_crop": got.get("ms_per_crop"), "raw": got}, None
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -322,7 +312,7 @@ def run_arch(arch, args, class_names, items, log) -> dict:
                         if k == 0 and q == args.served and vlist:
                             timing_node = node_wasm_ms(bundle, vlist[0], n=8 if args.quick else 40)
                             if args.browser:
-                                timing_browser, browser_note = browser_wasm_ms(bundle)
+                                timing_browser, browser_note = browser_wasm_ms(bundle, spec)
                             else:
                                 browser_note = "n/a (--no-browser)"
             elif si == 0 and k == 0 and not sizes:
@@ -467,7 +457,8 @@ def parse_args(argv=None):
     p.add_argument("--train-args", default="", help="extra `python -m train` arguments, e.g. '--epochs 8'")
     p.add_argument("--tfjs-folds", type=int, default=None,
                    help="folds of the first seed whose model is exported and run in TF.js (default: all)")
-    p.add_argument("--served", choices=QUANTIZATIONS, default="uint8", help="bundle the speed rows time")
+    p.add_argument("--served", choices=QUANTIZATIONS, default="float16",
+                   help="bundle the speed rows time (default: float16, the bundle this recipe should serve)")
     p.add_argument("--no-tfjs", dest="tfjs", action="store_false", help="skip TF.js export and runs")
     p.add_argument("--no-browser", dest="browser", action="store_false", help="skip the headless Chromium timing")
     p.add_argument("--quick", action="store_true",

@@ -44,6 +44,14 @@ def crops_per_image(args, n_train: int) -> int:
     return int(min(32, max(2, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
 
 
+def epochs_for(args, n_train: int) -> int:
+    """Most epochs: as asked, else 16 for a small training set (its pictures come round often, with
+    fresh crops and augmentation each time) and 8 for a large one (each epoch already varied)."""
+    if args.epochs:
+        return args.epochs
+    return 16 if n_train < 1000 else 8
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from .export import QUANTIZATIONS
     from .model import ARCHS
@@ -57,12 +65,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="output folder: runs go to OUT/runs/<run-id>, OUT/current points at the latest")
     p.add_argument("--arch", choices=list(ARCHS), default="tracenet",
                    help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
-    p.add_argument("--epochs", type=int, default=8, help="most epochs to train (early stopping may end sooner)")
-    p.add_argument("--patience", type=int, default=4, help="epochs without val-loss improvement before stopping")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="most epochs to train, early stopping may end sooner (default: 16 for fewer than "
+                        "1000 training pictures, else 8)")
+    p.add_argument("--patience", type=int, default=6, help="epochs without val-loss improvement before stopping")
     p.add_argument("--batch-size", type=int, default=32, help="views per training batch")
     p.add_argument("--image-size", type=int, default=None,
                    help="model input size in pixels (default: 64 crops for tracenet, 200 for rendernet2017)")
-    p.add_argument("--grid", type=int, default=3, help="crops view: grid x grid crops are voted at prediction")
+    p.add_argument("--grid", type=int, default=4, help="crops view: grid x grid crops are voted at prediction")
     p.add_argument("--max-side", type=int, default=512, help="crops view: longer side brought down to this")
     p.add_argument("--crops-per-image", type=int, default=None,
                    help="crops view: random crops cut from each decoded training picture per epoch (default: "
@@ -251,9 +261,10 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     # shown up to 4 times an epoch (each time augmented afresh) so that an epoch is not a handful of steps.
     passes = 1 if spec.view == "crops" else int(min(4, max(1, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
     steps = math.ceil(n_train * per_image * passes / args.batch_size)
+    epochs = epochs_for(args, n_train)
     # Cosine decay from the learning rate to 5% of it over all the epochs asked for (early stopping
     # may end sooner, at a lower rate): big steps first, then settling, without a plateau to detect.
-    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps * args.epochs, alpha=0.05)
+    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps * epochs, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
@@ -271,7 +282,7 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     # out as it goes) ends by running out, which Keras reports with a misleading warning.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     t_fit = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, steps_per_epoch=steps,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps,
                         class_weight=weights, callbacks=callbacks, shuffle=False,
                         verbose=2 if os.environ.get("CI") else 1)
     seconds = time.time() - t_fit

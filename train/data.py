@@ -269,12 +269,17 @@ def augment_pair(x, label):
     return augment_view(x), label
 
 
+# Picture-level augmentation (training only, both classes alike): how often each is applied.
+JPEG_P = 0.5
+RESCALE_P = 1 / 3
+
+
 def augment_picture(image, size: int, rescale: bool = True):
     """Training-only, on a whole normalized uint8 picture before crops are cut, the same for every
     class so that none of it is a shortcut:
-    - a fresh JPEG history: half the time re-encoded at a random quality 60-95 (every realistic
+    - a fresh JPEG history: JPEG_P of the time re-encoded at a random quality 60-95 (every realistic
       picture, render or photo, has been through JPEG at least once, some more often);
-    - scale: a third of the time shrunk by a random factor 0.6-1.0 (never below the crop size),
+    - scale: RESCALE_P of the time shrunk by a random factor 0.6-1.0 (never below the crop size),
       so neither class is recognised by the scale its pictures were published at."""
     import tensorflow as tf
 
@@ -290,13 +295,13 @@ def augment_picture(image, size: int, rescale: bool = True):
             small = tf.image.resize(tf.cast(image, tf.float32), new, method="area")
             return tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8)
 
-        image = tf.cond(tf.random.uniform([]) < 1 / 3, shrink, lambda: image)
+        image = tf.cond(tf.random.uniform([]) < RESCALE_P, shrink, lambda: image)
 
     def recompress():
         quality = tf.random.uniform([], 60, 96, dtype=tf.int32)
         return tf.image.adjust_jpeg_quality(image, quality)
 
-    image = tf.cond(tf.random.uniform([]) < 0.5, recompress, lambda: image)
+    image = tf.cond(tf.random.uniform([]) < JPEG_P, recompress, lambda: image)
     image.set_shape([None, None, 3])
     return image
 
