@@ -136,6 +136,7 @@ def main(argv=None) -> int:
 def train(args) -> int:
     t_start = time.time()
     data_dir, synthetic = prepare_data(args)
+    t_data = time.time()  # demo data generation, when there was any, is not part of the scan
     class_names, items, skipped = data_lib.discover(data_dir, args.fractions, args.group_pattern)
     print(f"data: {data_dir} ({'SYNTHETIC demo data' if synthetic else 'your pictures'}): "
           f"{len(class_names)} classes {class_names}; {data_lib.describe(items, class_names)}"
@@ -224,7 +225,7 @@ def train(args) -> int:
             "model": {"params": int(model.count_params()), "served_tfjs": served,
                       "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
                                 **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
-            "timings": {"scan_s": round(t_scanned - t_start, 2), "train_s": round(train_seconds, 2),
+            "timings": {"demo_data_s": round(t_data - t_start, 2), "scan_s": round(t_scanned - t_data, 2), "train_s": round(train_seconds, 2),
                         "train_views_per_s": fit_stats["views_per_s"],
                         "train_images_per_s": fit_stats["images_per_s"],
                         "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
