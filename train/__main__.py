@@ -292,6 +292,7 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     h = {k: [float(x) for x in v] for k, v in history.history.items()}
     views_seen = steps * len(h["loss"]) * args.batch_size
     stats = {"seconds": seconds, "best_epoch": int(np.argmin(h[monitor])) + 1, "crops_per_image": per_image,
+             "epochs": epochs, "steps_per_epoch": steps,
              "views_per_s": round(views_seen / seconds, 1), "images_per_s": round(views_seen / (per_image * passes) / seconds, 1),
              "class_weights": {class_names[i]: w for i, w in weights.items()} if weights else None}
     return model, h, stats
