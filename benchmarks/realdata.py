@@ -231,23 +231,11 @@ def browser_wasm_ms(bundle: Path, spec=None):
 # ---------------------------------------------------------------- the benchmark
 
 
-def make_spec(targs, class_names, arch_info):
-    from train.preprocess import Spec
-
-    positive = 1 if len(class_names) == 2 else None
-    if targs.positive_class and targs.positive_class in class_names:
-        positive = class_names.index(targs.positive_class)
-    return Spec(class_names=tuple(class_names), input_size=targs.image_size or arch_info["input_size"],
-                view=arch_info["view"], max_side=targs.max_side, grid=targs.grid,
-                positive_class=class_names[positive] if positive is not None else None), positive
-
-
 def run_arch(arch, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import fit
+    from train.__main__ import fit, make_spec
     from train.__main__ import parse_args as train_parse_args
     from train.export import export_tfjs, folder_bytes
-    from train.model import ARCHS
     from train.predict import predict_files
     from train.tfjs_node import missing as tfjs_missing
 
@@ -267,7 +255,7 @@ def run_arch(arch, args, class_names, items, log) -> dict:
             targv = ["--data", str(args.data), "--arch", arch, "--seed", str(seed),
                      "--group-pattern", args.group_pattern] + shlex.split(args.train_args)
             targs = train_parse_args(targv)
-            spec, positive = make_spec(targs, class_names, ARCHS[arch])
+            spec, positive = make_spec(targs, class_names)
             failures = data_lib.DecodeFailures()
             log(f"[{arch}] seed {seed} fold {k + 1}/{args.folds}: "
                 + data_lib.describe(fitems, class_names))

@@ -147,16 +147,11 @@ def train(args) -> int:
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
     t_scanned = time.time()
 
-    from . import model as model_lib
     from .evaluate import by_slice, by_source, choose_threshold, evaluate
     from .export import check_bundles, copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
-    arch = model_lib.ARCHS[args.arch]
-    positive = pick_positive(class_names, args.positive_class)
-    spec = Spec(class_names=tuple(class_names), input_size=args.image_size or arch["input_size"],
-                view=arch["view"], max_side=args.max_side, grid=args.grid,
-                positive_class=class_names[positive] if positive is not None else None)
+    spec, positive = make_spec(args, class_names)
     failures = data_lib.DecodeFailures()
     model, history, fit_stats = fit(args, spec, items, failures)
     train_seconds = fit_stats["seconds"]
@@ -224,6 +219,7 @@ def train(args) -> int:
             "test": reports["test"],
             "history": history,
             "epochs_run": epochs_run, "best_epoch": best_epoch,
+            "training": {k: fit_stats[k] for k in ("epochs", "steps_per_epoch", "crops_per_image")},
             "model": {"params": int(model.count_params()), "served_tfjs": served,
                       "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
                                 **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
@@ -246,6 +242,19 @@ def train(args) -> int:
         copy_to_static_site(final, args.static_site / "model", [SPEC_FILE, "metrics.json"], tfjs_dir=served)
     print_summary(final, metrics)
     return 0
+
+
+def make_spec(args, class_names) -> tuple[Spec, int | None]:
+    """The run's preprocessing spec from the flags and the architecture's view; and the index of the
+    positive class (two classes) or None."""
+    from .model import ARCHS
+
+    arch = ARCHS[args.arch]
+    positive = pick_positive(class_names, args.positive_class)
+    spec = Spec(class_names=tuple(class_names), input_size=args.image_size or arch["input_size"],
+                view=arch["view"], max_side=args.max_side, grid=args.grid,
+                positive_class=class_names[positive] if positive is not None else None)
+    return spec, positive
 
 
 def fit(args, spec: Spec, items, failures) -> tuple:
