@@ -123,7 +123,7 @@ class Server:
 # ---------------------------------------------------------------- measuring
 
 
-def _wait(page, expression: str, timeout: float = 120):
+def wait_for(page, expression: str, timeout: float = 120):
     # evaluate() polling: wait_for_function would eval a string, which the page's CSP forbids.
     end = time.time() + timeout
     while time.time() < end:
@@ -138,7 +138,7 @@ def _open(browser, origin: str, backend: str | None, service_workers: str = "blo
     context = browser.new_context(service_workers=service_workers)
     page = context.new_page()
     page.goto(f"{origin}/" + (f"?backend={backend}" if backend else ""))
-    status = _wait(page, "window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
+    status = wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
     if status != "ready":
         message = page.evaluate("renderOrReal.message") or page.inner_text("#status")
         context.close()
@@ -159,7 +159,7 @@ def measure_backend(browser, origin: str, backend: str, runs: int, pictures: lis
         if pictures:
             page.set_input_files("#files", [str(p) for p in pictures])
             page.evaluate("renderOrReal.idle()")
-            _wait(page, f"renderOrReal.results().length >= {len(pictures)} && "
+            wait_for(page, f"renderOrReal.results().length >= {len(pictures)} && "
                         "renderOrReal.results().every((r) => r.status !== 'pending')")
             done = [r for r in page.evaluate("renderOrReal.results()") if r["status"] == "done"]
             if done:
@@ -191,8 +191,8 @@ def first_visit_bytes(browser, origin: str) -> dict:
     context.on("requestfinished", finished)
     page = context.new_page()
     page.goto(origin + "/")
-    _wait(page, "window.renderOrReal && renderOrReal.status !== 'loading'")
-    _wait(page, "navigator.serviceWorker.controller !== null", timeout=60)  # precache done
+    wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading'")
+    wait_for(page, "navigator.serviceWorker.controller !== null", timeout=60)  # precache done
     time.sleep(0.5)
     context.close()
     return {**sizes, "first_visit": sizes["runtime"] + sizes["model"] + sizes["page"], "files": files}

@@ -13,14 +13,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.browser_bench import Server
+from benchmarks.browser_bench import BenchError, Server, wait_for
 from train.export import copy_to_static_site
 from train.predict import predict_files
 from train.preprocess import SPEC_FILE, Spec, load_rgb, views
@@ -86,15 +85,11 @@ class Visit:
         return self.page.evaluate(expression, arg)
 
     def wait(self, expression: str, timeout: float = TIMEOUT_S):
-        # A polling loop of evaluate() calls: Playwright's wait_for_function evals strings in the page,
-        # which the page's CSP (rightly) forbids.
-        end = time.time() + timeout
-        while time.time() < end:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {expression}; status: {self.js('window.renderOrReal && renderOrReal.message')}")
+        try:
+            return wait_for(self.page, expression, timeout)
+        except BenchError:
+            raise AssertionError(f"timed out waiting for {expression}; status: "
+                                 f"{self.js('window.renderOrReal && renderOrReal.message')}") from None
 
     def wait_started(self) -> str:
         return self.wait("window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
