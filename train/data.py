@@ -32,6 +32,7 @@ class Item:
     rel: str  # posix path relative to the class folder: what the split hashes
     label: int
     split: str
+    size: tuple[int, int] | None = None  # (width, height) from the header read by discover()
 
 
 def warn(message: str) -> None:
@@ -80,36 +81,37 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
             if not path.is_file() or path.name.startswith(".") or path.name.lower() in IGNORED_NAMES:
                 continue
             rel = path.relative_to(class_dir).as_posix()
-            problem = header_problem(path)
+            size, problem = read_header(path)
             if problem:
                 warn(problem)
                 skipped.append({"path": str(path), "error": problem})
                 continue
-            items.append(Item(str(path), rel, label, split_of(group_key(rel, group_pattern), fractions)))
+            items.append(Item(str(path), rel, label, split_of(group_key(rel, group_pattern), fractions), size))
             count += 1
         if count == 0:
             raise DataError(f"{class_dir}: class '{class_dir.name}' has no readable pictures")
     return class_names, items, skipped
 
 
-def header_problem(path: Path) -> str | None:
-    """None for a usable picture header; a one-line reason otherwise. Raises DataError for a bomb."""
+def read_header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """-> ((width, height), None) for a usable picture header, or (None, one-line reason).
+    Raises DataError for a bomb. Reads no pixels."""
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        return f"{path}: skipped, not a picture extension ({', '.join(IMAGE_EXTENSIONS)})"
+        return None, f"{path}: skipped, not a picture extension ({', '.join(IMAGE_EXTENSIONS)})"
     try:
         with Image.open(path) as im:
             w, h = im.size
     except Image.DecompressionBombError:
         raise DataError(f"{path}: absurd picture size, over {MAX_PIXELS:,} pixels (decompression bomb)") from None
     except UnidentifiedImageError:
-        return f"{path}: skipped, not a picture Pillow can read"
+        return None, f"{path}: skipped, not a picture Pillow can read"
     except (OSError, ValueError, SyntaxError, EOFError) as e:
-        return f"{path}: skipped, corrupt picture ({e})"
+        return None, f"{path}: skipped, corrupt picture ({e})"
     if w * h > MAX_PIXELS:
         raise DataError(f"{path}: absurd picture size {w}x{h}, over {MAX_PIXELS:,} pixels (decompression bomb)")
     if w < 1 or h < 1:
-        return f"{path}: skipped, empty picture"
-    return None
+        return None, f"{path}: skipped, empty picture"
+    return (w, h), None
 
 
 def counts(items, class_names) -> dict:
@@ -211,18 +213,15 @@ def training_dataset(items, spec: Spec, batch_size: int, seed: int, failures: De
 
 
 def decoded_bytes(items, spec: Spec) -> int:
-    """Upper bound of the uint8 memory the normalized training pictures take (headers only)."""
+    """Upper bound of the uint8 memory the normalized training pictures take (sizes from discover())."""
     total = 0
     for it in items:
         if spec.view == "whole":
             h = w = spec.input_size
+        elif it.size is None:
+            continue
         else:
-            try:
-                with Image.open(it.path) as im:
-                    w, h = im.size
-            except Exception:  # unreadable: skipped at decode anyway
-                continue
-            h, w = normalized_size(h, w, spec)  # EXIF rotation swaps h and w: same product
+            h, w = normalized_size(it.size[1], it.size[0], spec)  # EXIF rotation swaps h and w: same product
         total += h * w * 3
     return total
 
