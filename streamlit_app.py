@@ -28,7 +28,8 @@ import streamlit as st  # noqa: E402
 from train import runs  # noqa: E402
 from train.evaluate import confusion, predict_with_threshold, scores_from_confusion  # noqa: E402
 from train.export import folder_bytes  # noqa: E402
-from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, BadImage, load_rgb, load_spec, model_eye_square  # noqa: E402
+from train.preprocess import (IMAGE_EXTENSIONS, SPEC_FILE, TOO_SMALL, BadImage, decide, load_rgb, load_spec,  # noqa: E402
+                              model_eye_square)
 
 MODELS_ENV = "RENDER_OR_REAL_MODELS"
 SECTIONS = ("Overview", "Confusion & examples", "Threshold", "Compare", "Try it")
@@ -304,6 +305,8 @@ def eye_caption(run: Run) -> str:
         return "model's eye"
     if spec.view == "crops":
         return f"model's eye ({spec.input_size}px crop)"
+    if spec.view == "picture":
+        return f"model's eye (whole picture, ≤ {spec.max_side}px)"
     return f"model's eye ({spec.input_size}px)"
 
 
@@ -387,9 +390,14 @@ def section_overview(run: Run) -> None:
                 "support": st.column_config.NumberColumn(format="%d")})
         at = r.get("at_threshold")
         if isinstance(at, dict) and is_num(at.get("threshold")):
-            st.caption(f"At the run's threshold, P({m.get('positive_class')}) ≥ {at['threshold']:.3f} (chosen on the "
-                       f"validation split): accuracy {pct(at.get('accuracy'))}, balanced accuracy "
-                       f"{pct(at.get('balanced_accuracy'))}. The Threshold section moves it.")
+            st.caption(f"At the run's threshold, P({m.get('positive_class')}) ≥ {at['threshold']:.3f}: accuracy "
+                       f"{pct(at.get('accuracy'))}, balanced accuracy {pct(at.get('balanced_accuracy'))}. "
+                       "The Threshold section moves it.")
+        sure = r.get("when_sure")
+        if isinstance(sure, dict) and is_num(sure.get("unsure_below")):
+            st.markdown(f"**When sure** (largest probability ≥ {sure['unsure_below']:.3f}, chosen for ≥ 97 % right "
+                        f"answers on pictures the model was not trained on): answers {pct(sure.get('coverage'))} of "
+                        f"the pictures, {pct(sure.get('accuracy'))} of them right; the rest are \"unsure\".")
         sources = r.get("by_source")
         if isinstance(sources, dict) and sources:
             st.markdown("**Accuracy per source** (file-name prefix): a good overall score can hide a source "
@@ -407,7 +415,7 @@ def section_overview(run: Run) -> None:
                 "accuracy": st.column_config.NumberColumn(format="percent"),
                 "balanced accuracy": st.column_config.NumberColumn(format="percent")})
         known = {"n", "accuracy", "balanced_accuracy", "macro_f1", "per_class", "confusion_matrix", "roc_auc",
-                 "at_threshold", "by_source", "slices"}
+                 "at_threshold", "by_source", "slices", "when_sure"}
         extra = {k: v for k, v in r.items() if k not in known}
         if extra:
             with st.expander(f"More scores ({', '.join(extra)})"):
@@ -851,7 +859,7 @@ def section_try(run: Run) -> None:
     except runs.RunError as e:
         st.error(f"Cannot load this run's model: {e}")
         return
-    from train.predict import predict_files
+    from train.predict import predict_files, verdict_of
 
     with tempfile.TemporaryDirectory(prefix="render-or-real-") as tmp:
         paths = []
@@ -863,7 +871,10 @@ def section_try(run: Run) -> None:
         for f, path, p, error in zip(uploads, paths, probs, errors):
             with st.container(border=True):
                 if error:
-                    st.error(error.replace(str(path), f.name))
+                    if verdict_of(None, error, spec) == TOO_SMALL:
+                        st.warning(f"{f.name}: {TOO_SMALL}. " + error.split(f"{TOO_SMALL}: ", 1)[-1])
+                    else:
+                        st.error(error.replace(str(path), f.name))
                     continue
                 rgb = load_rgb(path)
                 c1, c2, c3 = st.columns([2, 1, 2])
@@ -871,12 +882,11 @@ def section_try(run: Run) -> None:
                 c2.image(display_square(model_eye_square(rgb, spec)), caption=eye_caption(run), width="stretch")
                 best = int(np.argmax(p))
                 with c3:
-                    st.metric("Prediction", classes[best], help="the most probable class")
-                    st.caption(f"P({classes[best]}) = {p[best]:.3f}")
-                    if len(classes) == 2 and spec.threshold is not None and spec.positive_class in classes:
-                        pos = classes.index(spec.positive_class)
-                        at = classes[int(predict_with_threshold(p[None], pos, spec.threshold)[0])]
-                        st.caption(f"At the run's threshold P({spec.positive_class}) ≥ {spec.threshold:.3f}: **{at}**")
+                    st.metric("Verdict", decide(p, spec),
+                              help="the most probable class, or \"unsure\" when its probability is below the "
+                                   "run's unsure level (the same rule as train.predict and the page)")
+                    st.caption(f"P({classes[best]}) = {p[best]:.3f}" + (
+                        f"; unsure below {spec.unsure_below:.3f}" if spec.unsure_below is not None else ""))
                     bars = pd.DataFrame({"class": classes, "probability": p.astype(float)})
                     st.altair_chart(alt.Chart(bars).mark_bar().encode(
                         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("class:N", sort=classes),

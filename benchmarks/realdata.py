@@ -66,7 +66,9 @@ RENDER_INTERIOR_SOURCES = ("wayfair",)
 RENDER_INTERIOR_NAMES = ("jchojna_adlestrop-house", "jchojna_bargework-01", "jchojna_h2ouse-01",
                          "jchojna_h2ouse-02", "kuhn_archviz-interactive_01", "kuhn_archviz-interactive_02",
                          "kuhn_archviz-interactive_keszhaz2", "kuhn_archviz-realistic_0007")
-QUANTIZATIONS = ("float32", "float16", "uint8")
+from train.export import QUANTIZATIONS as _QUANTIZATIONS  # noqa: E402
+
+QUANTIZATIONS = tuple(_QUANTIZATIONS)
 
 
 def is_interior(path, class_name: str) -> bool:
@@ -180,12 +182,9 @@ def picture_views_all(paths, spec):
 
 def tfjs_probs(bundle: Path, views_list) -> np.ndarray:
     """Per-picture probabilities of a TF.js bundle run in Node (WASM), crops averaged like the page."""
-    from train.tfjs_node import predict_tfjs
+    from train.tfjs_node import predict_tfjs_pictures
 
-    x = np.concatenate(views_list)
-    out = predict_tfjs(bundle, x, backend="wasm")
-    counts = [len(v) for v in views_list]
-    return np.stack([c.mean(0) for c in np.split(out, np.cumsum(counts)[:-1])])
+    return predict_tfjs_pictures(bundle, views_list)
 
 
 def node_wasm_ms(bundle: Path, one_picture_views: np.ndarray, n: int = 40) -> dict | None:
@@ -233,7 +232,7 @@ def browser_wasm_ms(bundle: Path, spec=None):
 
 def run_arch(arch, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import fit, make_spec
+    from train.__main__ import make_spec, train_model
     from train.__main__ import parse_args as train_parse_args
     from train.export import export_tfjs, folder_bytes
     from train.predict import predict_files
@@ -260,7 +259,7 @@ def run_arch(arch, args, class_names, items, log) -> dict:
             log(f"[{arch}] seed {seed} fold {k + 1}/{args.folds}: "
                 + data_lib.describe(fitems, class_names))
             with quiet(args.verbose):
-                model, history, stats = fit(targs, spec, fitems, failures)
+                model, spec, history, stats = train_model(targs, spec, fitems, failures)
             test = [it for it in fitems if it.split == "test"]
             t0 = time.perf_counter()
             probs, errors = predict_files(model, spec, [it.path for it in test])
@@ -274,13 +273,13 @@ def run_arch(arch, args, class_names, items, log) -> dict:
             fold_scores.append(fs)
             runs.append({"seed": seed, "fold": k, "n_train": sum(it.split == "train" for it in fitems),
                          "n_val": sum(it.split == "val" for it in fitems), "n_test": len(paths),
-                         "train_s": round(stats["seconds"], 2), "epochs_run": len(history["loss"]),
-                         "best_epoch": stats["best_epoch"], "train_views_per_s": stats["views_per_s"],
-                         "last_train_loss": history["loss"][-1], "last_train_accuracy": history.get("accuracy", [None])[-1],
+                         "train_s": round(stats["seconds"], 2), "epochs_run": len(history.get("loss", [])),
+                         "best_epoch": stats.get("best_epoch"), "train_views_per_s": stats.get("views_per_s"),
+                         "last_train_loss": history.get("loss", [None])[-1],
+                         "last_train_accuracy": history.get("accuracy", [None])[-1],
                          "params": int(model.count_params()), "accuracy": fs["accuracy"],
                          "balanced_accuracy": fs["balanced_accuracy"], "roc_auc": fs["roc_auc"]})
-            log(f"    trained {stats['seconds']:.0f} s, {len(history['loss'])} epochs (last: loss "
-                f"{history['loss'][-1]:.3f}, views accuracy {history.get('accuracy', [float('nan')])[-1]:.3f}); held-out: accuracy "
+            log(f"    trained {stats['seconds']:.0f} s, {len(history.get('loss', []))} epochs; held-out: accuracy "
                 f"{fs['accuracy']:.3f}, balanced {fs['balanced_accuracy']:.3f}, AUC {fmt(fs['roc_auc'])}")
             for key, v in (("paths", paths), ("labels", labels), ("probs", list(probs))):
                 pooled[key] += v
@@ -437,7 +436,7 @@ def parse_args(argv=None):
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"real pictures (default {DEFAULT_DATA})")
     p.add_argument("--seeds", type=int, default=2, help="seeds, each a new fold partition and training")
     p.add_argument("--folds", type=int, default=4, help="group-aware folds")
-    p.add_argument("--archs", default="tracenet,rendernet2017", help="comma-separated architectures")
+    p.add_argument("--archs", default="lite0,tracenet", help="comma-separated architectures")
     p.add_argument("--group-pattern", default=GROUP_PATTERN, help="regex on file names naming a picture's group")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of the training groups held out for early stopping (default 0: none, the "
@@ -445,8 +444,8 @@ def parse_args(argv=None):
     p.add_argument("--train-args", default="", help="extra `python -m train` arguments, e.g. '--epochs 8'")
     p.add_argument("--tfjs-folds", type=int, default=None,
                    help="folds of the first seed whose model is exported and run in TF.js (default: all)")
-    p.add_argument("--served", choices=QUANTIZATIONS, default="float16",
-                   help="bundle the speed rows time (default: float16, the bundle this recipe should serve)")
+    p.add_argument("--served", choices=QUANTIZATIONS, default="mixed",
+                   help="bundle the speed rows time (default: mixed, the bundle lite0 serves)")
     p.add_argument("--no-tfjs", dest="tfjs", action="store_false", help="skip TF.js export and runs")
     p.add_argument("--no-browser", dest="browser", action="store_false", help="skip the headless Chromium timing")
     p.add_argument("--quick", action="store_true",

@@ -1,7 +1,7 @@
 // The page: header from the run's files, picture input (drop, picker, paste, camera), one card per
 // picture, and a small read-only hook (window.renderOrReal) for the browser tests and the benchmark.
 import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, startBackend } from "./classifier.js";
-import { BadImage, canvasReader, decode, numViews, viewsFrom } from "./preprocess.js";
+import { BadImage, TOO_SMALL, canvasReader, decode, numViews, viewsFrom } from "./preprocess.js";
 
 const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
@@ -35,9 +35,11 @@ function showRunInfo(spec, metrics) {
   $("info-model").textContent = m.arch ? `${m.arch}${m.run_id ? ` · ${m.run_id}` : ""}` : "(no metrics.json)";
   $("info-classes").textContent = spec.class_names.join(" · ");
   const s = spec.input_size;
-  $("info-input").textContent = spec.view === "whole"
-    ? `${s}×${s}, whole picture`
-    : `${s}×${s} crops, ${spec.grid}×${spec.grid} grid`;
+  $("info-input").textContent = {
+    whole: `${s}×${s}, whole picture`,
+    crops: `${s}×${s} crops, ${spec.grid}×${spec.grid} grid`,
+    picture: `whole picture, ≤ ${spec.max_side} px`,
+  }[spec.view];
   const bytes = m.model && m.model.bytes && m.model.bytes[m.model.served_tfjs || "tfjs"];
   $("info-size").textContent = bytes ? `${Math.round(bytes / 1024).toLocaleString("en")} KB` : "–";
   const acc = m.test && m.test.accuracy;
@@ -47,11 +49,21 @@ function showRunInfo(spec, metrics) {
   if (m.data && m.data.synthetic) {
     $("info-model").append(" ", Object.assign(document.createElement("span"),
       { className: "badge warn", textContent: "synthetic demo data", title: "Trained on generated pictures" }));
+    $("demo-banner").hidden = false;
   }
-  $("how").textContent = spec.view === "whole"
-    ? `Each picture is centre-cropped to a square and shrunk to ${s}×${s}, exactly as in training.`
-    : `Each picture is brought to at most ${spec.max_side} px on its longer side; the model looks at ` +
-      `${spec.grid * spec.grid} crops of ${s}×${s} and their answers are averaged, exactly as in training.`;
+  const how = {
+    whole: `Each picture is centre-cropped to a square and shrunk to ${s}×${s}, exactly as in training.`,
+    crops: `Each picture is brought to at most ${spec.max_side} px on its longer side; the model looks at ` +
+      `${spec.grid * spec.grid} crops of ${s}×${s} and their answers are averaged, exactly as in training.`,
+    picture: `Each picture is brought to at most ${spec.max_side} px on its longer side and the model ` +
+      "looks at all of it, exactly as in training.",
+  }[spec.view];
+  const unsure = typeof spec.unsure_below === "number"
+    ? ` When its answer is below ${pct(spec.unsure_below)} it says "unsure" (chosen so that the answers it ` +
+      "does give were right at least 97% of the time on pictures it had not been trained on)."
+    : "";
+  const small = spec.min_side > 1 ? ` Pictures under ${spec.min_side} px on a side are too small to judge.` : "";
+  $("how").textContent = how + unsure + small;
 }
 
 // ------------------------------------------------------------------ cards
@@ -121,9 +133,10 @@ async function drawSquare(t) {
 }
 
 function showResult(card, r, spec) {
-  card.li.className = "card done";
-  const top = spec.class_names[r.top];
-  card.verdict.replaceChildren(el("strong", "class", top), " ", el("span", "prob", pct(r.probs[r.top])));
+  const unsure = r.verdict !== spec.class_names[r.top];
+  card.li.className = unsure ? "card done unsure" : "card done";
+  card.verdict.replaceChildren(el("strong", "class", r.verdict), " ",
+    el("span", "prob", unsure ? `(${spec.class_names[r.top]} ${pct(r.probs[r.top])})` : pct(r.probs[r.top])));
   const bars = el("ul", "bars");
   spec.class_names.forEach((name, i) => {
     const row = el("li", i === r.top ? "top" : "");
@@ -161,16 +174,26 @@ async function classifyOne(file, card, record) {
   card.verdict.textContent = "Classifying…";
   try {
     const r = await c.classify(file);
+    if (r.tooSmall) {
+      drawThumb(card, r.canvas, r.width, r.height);
+      card.li.className = "card done unsure";
+      card.verdict.replaceChildren(el("strong", "class", TOO_SMALL));
+      card.body.append(el("p", "error-text", r.tooSmall));
+      card.eyeFig.querySelector(".placeholder").textContent = "–";
+      Object.assign(record, { status: "done", verdict: TOO_SMALL, width: r.width, height: r.height });
+      announce(`${record.name}: ${TOO_SMALL}`);
+      return;
+    }
     const eye = await drawSquare(r.eye); // disposes the tensor first thing
     drawThumb(card, r.canvas, r.width, r.height);
     eye.setAttribute("role", "img");
-    eye.setAttribute("aria-label", `the ${c.spec.input_size}×${c.spec.input_size} square given to the model`);
+    eye.setAttribute("aria-label", `the ${eye.width}×${eye.height} picture given to the model`);
     card.eyeFig.querySelector(".placeholder").replaceWith(eye);
     if (c.n > 1) card.eyeFig.querySelector("figcaption").textContent = `Model input: crop ${Math.floor(c.n / 2) + 1} of ${c.n}`;
     showResult(card, r, c.spec);
     Object.assign(record, { status: "done", probs: Array.from(r.probs), top: c.spec.class_names[r.top],
-      decodeMs: r.decodeMs, predictMs: r.predictMs, width: r.width, height: r.height });
-    announce(`${record.name}: ${record.top}, ${pct(r.probs[r.top])}`);
+      verdict: r.verdict, decodeMs: r.decodeMs, predictMs: r.predictMs, width: r.width, height: r.height });
+    announce(`${record.name}: ${r.verdict}, ${pct(r.probs[r.top])}`);
   } catch (e) {
     const message = e instanceof BadImage ? e.message : `could not classify this picture (${e.message || e})`;
     if (!(e instanceof BadImage)) console.error(e);

@@ -1,6 +1,6 @@
 // The model side of the page: pick a TF.js backend, load the run's files from model/, classify.
 // Everything about the model (classes, input size, view, grid) is read from model/*.json.
-import { canvasReader, checkSpec, decode, modelEyeSquare, numViews, viewsFrom } from "./preprocess.js";
+import { canvasReader, checkSpec, decide, decode, modelEyeSquare, numViews, tooSmall, viewsFrom } from "./preprocess.js";
 
 const tf = () => globalThis.tf;
 export const BACKENDS = ["wasm", "webgl", "cpu"]; // preference order: WASM is fastest here
@@ -8,6 +8,13 @@ const MODEL_DIR = "model/";
 
 export class NoModel extends Error {} // model/ absent: nothing trained yet
 export class BrokenModel extends Error {} // model/ present but unusable
+
+/** The shape of one picture's views for a spec: [views, h, w, 3]; the "picture" view takes any size,
+ *  a typical 3:2 picture at max_side stands in (warm-up, timing). */
+function viewsShape(spec) {
+  if (spec.view === "picture") return [1, Math.round((spec.max_side * 2) / 3), spec.max_side, 3];
+  return [numViews(spec), spec.input_size, spec.input_size, 3];
+}
 
 async function fetchJSON(name, { required = true } = {}) {
   let response;
@@ -98,9 +105,13 @@ export class Classifier {
     const c = new Classifier(model, spec, backend);
     const shape = model.inputs[0].shape || [];
     const s = spec.input_size;
-    if (shape.length !== 4 || shape[1] !== s || shape[2] !== s || shape[3] !== 3) {
+    const fits = spec.view === "picture"
+      ? shape.length === 4 && shape[3] === 3 && !(shape[1] > 0) && !(shape[2] > 0) // any size
+      : shape.length === 4 && shape[1] === s && shape[2] === s && shape[3] === 3;
+    if (!fits) {
       model.dispose();
-      throw new BrokenModel(`the model takes ${JSON.stringify(shape)}, but preprocessing.json says ${s}×${s}×3`);
+      const wanted = spec.view === "picture" ? "pictures of any size" : `${s}×${s}×3`;
+      throw new BrokenModel(`the model takes ${JSON.stringify(shape)}, but preprocessing.json says ${wanted}`);
     }
     try {
       await c.warmUp();
@@ -112,7 +123,7 @@ export class Classifier {
   }
 
   async warmUp() {
-    const out = tf().tidy(() => this.model.predict(tf().zeros([this.n, this.spec.input_size, this.spec.input_size, 3])));
+    const out = tf().tidy(() => this.model.predict(tf().zeros(viewsShape(this.spec))));
     const probs = await out.data();
     out.dispose();
     const classes = this.spec.class_names.length;
@@ -121,12 +132,15 @@ export class Classifier {
     }
   }
 
-  /** One picture: decode (throws BadImage), the shared preprocessing, all views as one batch, mean.
-   *  -> {probs: Float32Array, top, eye: int32 tensor the caller must dispose, decodeMs, predictMs, canvas} */
+  /** One picture: decode (throws BadImage), the shared preprocessing, all views as one batch, mean,
+   *  the decision. -> {probs: Float32Array, top, verdict, eye: int32 tensor the caller must dispose,
+   *  decodeMs, predictMs, canvas}; or {tooSmall: message, canvas, width, height} (no model run). */
   async classify(file) {
     const t0 = performance.now();
     const { ctx, canvas, width, height } = await decode(file, this.spec);
     const t1 = performance.now();
+    const small = tooSmall(height, width, this.spec);
+    if (small) return { tooSmall: small, canvas, width, height };
     const { probs, eye } = tf().tidy(() => {
       const x = viewsFrom(canvasReader(ctx), height, width, this.spec);
       return { probs: tf().mean(this.model.predict(x), 0), eye: modelEyeSquare(x) };
@@ -141,16 +155,15 @@ export class Classifier {
       probs.dispose();
     }
     const t2 = performance.now();
-    let top = 0;
-    for (let i = 1; i < p.length; i++) if (p[i] > p[top]) top = i;
-    return { probs: p, top, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
+    const { top, verdict } = decide(p, this.spec);
+    return { probs: p, top, verdict, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
   }
 
   /** Model time alone: median ms per picture (all its views in one batch) over `runs` predictions. */
   async timeModel(runs = 20) {
-    const s = this.spec.input_size;
-    const noise = Float32Array.from({ length: this.n * s * s * 3 }, () => Math.random() * 255);
-    const x = tf().tensor4d(noise, [this.n, s, s, 3]);
+    const shape = viewsShape(this.spec);
+    const noise = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => Math.random() * 255);
+    const x = tf().tensor4d(noise, shape);
     const times = [];
     try {
       for (let i = 0; i < runs + 2; i++) {
@@ -165,6 +178,6 @@ export class Classifier {
     }
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)];
-    return { backend: this.backend, views: this.n, msPerPicture: median, msPerCrop: median / this.n, runs };
+    return { backend: this.backend, views: this.n, shape, msPerPicture: median, msPerCrop: median / this.n, runs };
   }
 }

@@ -4,9 +4,13 @@
 //
 // 1. decode   - createImageBitmap applies EXIF orientation and no colour management (Pillow does
 //               none either); drawn on a white canvas = transparency composited onto white; RGB.
+//               Shorter side below min_side: too small to judge (tooSmall).
 // 2. geometry - "whole": centre square crop, box+bilinear resize to input_size.
 //               "crops": normalizedSize() then grid x grid crops at native resolution.
-// 3. predict  - the views go through the model as one batch; probabilities averaged (app.js).
+//               "picture": normalizedSize(), the whole picture is the one view.
+//               A resized picture is rounded to whole 0-255 levels.
+// 3. predict  - the views go through the model as one batch; probabilities averaged (classifier.js).
+// 4. decide   - argmax; "unsure" below unsure_below (decide).
 //
 // Functional TF.js calls only (no chained ops: tfjs-core alone does not register them).
 // Uses the global `tf` (the UMD runtime bundles in vendor/, or TF.js set on globalThis in Node).
@@ -27,12 +31,32 @@ export function checkSpec(spec) {
     if (!Number.isInteger(spec[key]) || spec[key] < 1) throw new Error(`bad ${key}: ${spec[key]}`);
   }
   if (!Array.isArray(spec.class_names) || spec.class_names.length < 2) throw new Error("bad class_names");
-  if (!["whole", "crops"].includes(spec.view)) throw new Error(`unsupported view "${spec.view}"`);
+  if (!["whole", "crops", "picture"].includes(spec.view)) throw new Error(`unsupported view "${spec.view}"`);
   return spec;
 }
 
 export function numViews(spec) {
-  return spec.view === "whole" ? 1 : spec.grid * spec.grid;
+  return spec.view === "crops" ? spec.grid * spec.grid : 1;
+}
+
+export const UNSURE = "unsure";
+export const TOO_SMALL = "too small to judge";
+
+/** null, or why an h x w picture is too small to judge (train/preprocess.py too_small). */
+export function tooSmall(h, w, spec) {
+  const min = spec.min_side || 1;
+  return Math.min(h, w) < min
+    ? `${TOO_SMALL}: ${w}×${h} pixels, the model needs at least ${min} on the shorter side`
+    : null;
+}
+
+/** The answer for one picture's probabilities: a class name or UNSURE (train/preprocess.py decide). */
+export function decide(probs, spec) {
+  let top = 0;
+  for (let i = 1; i < probs.length; i++) if (probs[i] > probs[top]) top = i;
+  const below = spec.unsure_below;
+  if (below !== null && below !== undefined && probs[top] < below) return { top, verdict: UNSURE };
+  return { top, verdict: spec.class_names[top] };
 }
 
 /** Python's round() for the non-negative floats used here: halves go to the even neighbour. */
@@ -215,22 +239,25 @@ export function normalizedSize(h, w, spec) {
 }
 
 /** normalize() of train/preprocess.py for an h x w picture read through `read` (canvasReader or
- *  tensorReader) -> float32 tensor the views are cut from. Call inside tf.tidy. */
+ *  tensorReader) -> float32 tensor of whole 0-255 levels the views are cut from. Call inside tf.tidy. */
 export function normalizeFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
+  let resized;
   if (spec.view === "whole") {
     const side = Math.min(h, w);
     const top = Math.floor((h - side) / 2);
     const left = Math.floor((w - side) / 2);
-    return resizeBoxBilinearFrom(read, top, left, side, side, spec.input_size, spec.input_size, bandPixels);
+    resized = resizeBoxBilinearFrom(read, top, left, side, side, spec.input_size, spec.input_size, bandPixels);
+  } else {
+    const [nh, nw] = normalizedSize(h, w, spec);
+    if (nh === h && nw === w) return tf().cast(read(0, 0, h, w), "float32");
+    resized = resizeBoxBilinearFrom(read, 0, 0, h, w, nh, nw, bandPixels);
   }
-  const [nh, nw] = normalizedSize(h, w, spec);
-  if (nh === h && nw === w) return tf().cast(read(0, 0, h, w), "float32");
-  return resizeBoxBilinearFrom(read, 0, 0, h, w, nh, nw, bandPixels);
+  return tf().floor(tf().add(tf().clipByValue(resized, 0, 255), 0.5)); // halves up, as in Python
 }
 
 /** The prediction views cut from a normalized float32 [H, W, 3] tensor. Call inside tf.tidy. */
 export function gridViews(image, spec) {
-  if (spec.view === "whole") return tf().expandDims(image, 0);
+  if (spec.view !== "crops") return tf().expandDims(image, 0);
   const s = spec.input_size;
   const g = spec.grid;
   const [h, w] = image.shape;
@@ -265,7 +292,7 @@ export function views(rgb, spec, bandPixels = BAND_PIXELS) {
   return viewsFrom(tensorReader(rgb), rgb.shape[0], rgb.shape[1], spec, bandPixels);
 }
 
-/** What to show people as "the square the model sees" (first/centre view), int32 [s, s, 3]. */
+/** What to show people as "what the model sees" (the centre view), int32 [h, w, 3]. */
 export function modelEyeSquare(viewsTensor) {
   const n = viewsTensor.shape[0];
   const t = tf();

@@ -50,6 +50,18 @@ def tiny_models(tmp_path_factory, tiny_data) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lite0_run(tmp_path_factory, tiny_data) -> Path:
+    """A run of the default recipe (lite0) on the tiny data set, made by `python -m train` itself, with
+    the served (mixed) bundle; its site model folder is <run>/../../../site/model."""
+    from train.__main__ import main
+
+    base = tmp_path_factory.mktemp("lite0")
+    assert main(["--data", str(tiny_data), "--models", str(base / "models"), "--static-site", str(base / "site"),
+                 "--run-id", "tiny-lite0", "--seed", "2"]) == 0
+    return base / "models" / "runs" / "tiny-lite0"
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tiny_models) -> Path:
     """The current (tracenet, crops view) run folder."""
     return (tiny_models / "current").resolve()

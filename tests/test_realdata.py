@@ -101,5 +101,20 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, capsys):
     assert r["arch"] == "tracenet" and len(r["runs"]) == 2 and got["folds"] == 2
     assert 0 <= r["balanced_accuracy"][0] <= 1 and r["params"] > 1000
     assert sum(run["n_test"] for run in r["runs"]) == got["pictures"]  # every picture held out once
-    assert set(r["tfjs_bytes"]) == {"float32", "float16", "uint8"}
+    assert set(r["tfjs_bytes"]) == {"float32", "float16", "uint8", "mixed"}
     assert r["tfjs_bytes"]["uint8"] < r["tfjs_bytes"]["float16"] < r["tfjs_bytes"]["float32"]
+
+
+def test_leave_one_source_out_benchmark_runs(tmp_path, capsys):
+    from benchmarks import sources
+
+    out = tmp_path / "loso.json"
+    assert sources.main(["--data", str(REALDATA), "--quick", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for row in ("mean recall over held-out sources", "worst source", "pooled balanced accuracy",
+                "answered (not unsure)", "accuracy when answered"):
+        assert f"| {row}" in printed
+    r = json.loads(out.read_text())["results"][0]
+    assert r["sources"] == 4 and r["pictures"] == sum(v["n"] for v in r["per_source"].values())
+    assert all(0 <= v["recall"] <= 1 and v["class"] in ("photo", "render") for v in r["per_source"].values())
+    assert {v["class"] for v in r["per_source"].values()} == {"photo", "render"}  # both kinds held out

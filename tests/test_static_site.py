@@ -186,7 +186,8 @@ def _node(script: str, *args) -> str:
 
 @needs_node
 @pytest.mark.parametrize("view,size,grid,max_side", [("crops", 32, 2, 512), ("crops", 64, 3, 100),
-                                                     ("crops", 20, 1, 50), ("whole", 64, 3, 512)])
+                                                     ("crops", 20, 1, 50), ("whole", 64, 3, 512),
+                                                     ("picture", 32, 1, 384)])
 def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
     """preprocess.js (TF.js ops) cuts the same views as train/preprocess.py for many picture sizes,
     including upscaling, box pooling, odd sizes and one-crop grids."""
@@ -206,12 +207,14 @@ def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
             assert got.size == expected.size, (h, w, expected.shape)
             diff = np.abs(got.reshape(expected.shape) - expected)
             # TF.js computes bilinear source coordinates in float64, TensorFlow in float32: a few 1e-5
-            # of a pixel apart, i.e. up to ~0.02 of 255 next to a sharp edge, far less elsewhere.
-            assert diff.max() < 0.05 and diff.mean() < 2e-3, (name, h, w, diff.max(), diff.mean())
+            # of a pixel apart, which moves a value sitting on a half level to the next whole level
+            # after rounding: one level, at few values (most often in upscaled flat areas, where the
+            # bilinear weights are exact halves).
+            assert diff.max() <= 1.0 and np.mean(diff > 0) < 1e-2, (name, h, w, diff.max(), np.mean(diff > 0))
 
 
 @needs_node
-@pytest.mark.parametrize("view", ["whole", "crops"])
+@pytest.mark.parametrize("view", ["whole", "crops", "picture"])
 def test_banded_reading_changes_no_number(tmp_path, view):
     """Big pictures are read and pooled in row bands (memory); the views are bit-identical to one pass."""
     spec = Spec(class_names=("a", "b"), input_size=48, view=view, grid=3, max_side=300)
@@ -222,7 +225,8 @@ def test_banded_reading_changes_no_number(tmp_path, view):
         _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / f"{band}.f32",
               "--shape", "1203,1601", "--band-pixels", band)
         out.append(np.fromfile(tmp_path / f"{band}.f32", "<f4"))
-    assert out[0].size == spec.num_views * 48 * 48 * 3 and np.array_equal(out[0], out[1])
+    size = 300 * 225 * 3 if view == "picture" else spec.num_views * 48 * 48 * 3  # 1601x1203 -> 300x225
+    assert out[0].size == size and np.array_equal(out[0], out[1])
 
 
 @needs_node
@@ -271,11 +275,11 @@ def test_runtime_comes_from_npm_pinned():
 
 
 @needs_browser
-@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
-def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, pictures, artifacts_dir, run):
+@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017", "tiny-lite0"])
+def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lite0_run, pictures, artifacts_dir, run):
     """Every usable picture gets model.keras's answer (top class, probabilities within 1e-3); the bad
     files get an error on their own card and the rest still work; nothing but the local origin is asked."""
-    run_dir = tiny_models / "runs" / run
+    run_dir = lite0_run if run == "tiny-lite0" else tiny_models / "runs" / run
     # tiny-tracenet is the current run: its model/ is the one `python -m train` refreshed.
     model_dir = tiny_site_model if run == "tiny-tracenet" else site_model_from_run(run_dir, tmp_path / "model")
     server = Server(make_site(tmp_path / "site", model_dir))
@@ -302,23 +306,25 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, pic
         for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", sorted(pictures)[0]):
             mine, theirs = visit.page_views(pictures[name]), views(load_rgb(pictures[name]), spec)
             assert mine.shape == theirs.shape, name
-            # Chromium decodes these exactly as Pillow does; what remains is resize arithmetic
-            # (see test_page_geometry_matches_python). Alpha: 8-bit compositing may round apart by 1.
-            tol = 1.01 if name == "rgba.png" else 0.05
-            assert np.abs(mine - theirs).max() < tol, (name, np.abs(mine - theirs).max())
+            # Chromium decodes these exactly as Pillow does; what remains is resize arithmetic, where a
+            # value on a half level can round to the next level (see test_page_geometry_matches_python).
+            # Alpha: 8-bit compositing may round apart by 1.
+            diff = np.abs(mine - theirs)
+            assert diff.max() <= 1.0 and np.mean(diff > 0) < (0.05 if name == "rgba.png" else 1e-2), name
 
         # The header is read from the run's files.
         metrics = json.loads((model_dir / "metrics.json").read_text())
         header = visit.page.inner_text("#model-info")
         assert metrics["run_id"] in header and " · ".join(spec.class_names) in header
-        assert f"{spec.input_size}×{spec.input_size}" in header and "WASM" in header
+        shown = f"≤ {spec.max_side} px" if spec.view == "picture" else f"{spec.input_size}×{spec.input_size}"
+        assert shown in header and "WASM" in header
         assert f"{100 * metrics['test']['accuracy']:.1f}%" in header
         assert visit.page.locator(".card.error").count() == len(BAD_FILES)
         assert visit.page.locator(".card.done .bars li").count() == (len(pictures) - len(BAD_FILES)) * len(spec.class_names)
 
         assert visit.foreign_requests() == []
         assert visit.js("window.__csp") == [] and visit.errors == []
-        if run == "tiny-tracenet":
+        if run == "tiny-lite0":
             visit.page.screenshot(path=str(artifacts_dir / "static_site.png"), full_page=True)
     finally:
         visit.close()

@@ -232,8 +232,9 @@ def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, t
 # ---------------------------------------------------------------- 4. comparison
 
 
-def test_compare_shows_the_right_deltas_and_disagreements(monkeypatch, models_copy):
+def test_compare_shows_the_right_deltas_and_disagreements(monkeypatch, models_copy, lite0_run):
     a_dir, b_dir = models_copy / "runs" / "tiny-tracenet", models_copy / "runs" / "tiny-rendernet2017"
+    shutil.copytree(lite0_run, models_copy / "runs" / lite0_run.name)  # a run of the default architecture
     # Make run B disagree with A on exactly one test picture.
     table = pd.read_csv(b_dir / "predictions.csv")
     a_pred = pd.read_csv(a_dir / "predictions.csv").set_index("path")["predicted_class"]
@@ -247,7 +248,8 @@ def test_compare_shows_the_right_deltas_and_disagreements(monkeypatch, models_co
     a, b = load(a_dir), load(b_dir)
 
     at = app(monkeypatch, models_copy, "Compare")
-    assert at.selectbox(key="cmp_a").value == "tiny-tracenet" and at.selectbox(key="cmp_b").value == "tiny-rendernet2017"
+    assert at.selectbox(key="cmp_a").value == "tiny-tracenet"
+    at.selectbox(key="cmp_b").set_value("tiny-rendernet2017").run()
     deltas = frames(at)[0]
     for name, key in (("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"),
                       ("macro F1", "macro_f1"), ("ROC AUC", "roc_auc")):
@@ -259,10 +261,11 @@ def test_compare_shows_the_right_deltas_and_disagreements(monkeypatch, models_co
     assert any(md.value.startswith("**1** of") for md in at.markdown), [md.value for md in at.markdown]
     assert len([md for md in at.markdown if md.value.startswith("**img_")]) == 1
 
-    # The 2017 architecture against the default: newest run of each (A = rendernet2017).
-    assert any("rendernet2017" in s.value and "tracenet" in s.value for s in at.subheader)
+    # The 2017 architecture against the default: newest run of each (A = rendernet2017, B = lite0).
+    assert any("rendernet2017" in s.value and "lite0" in s.value for s in at.subheader)
     arch = frames(at)[1]
-    assert arch.loc["ROC AUC", "B − A"] == pytest.approx(a["test"]["roc_auc"] - b["test"]["roc_auc"])
+    default = load(models_copy / "runs" / lite0_run.name)
+    assert arch.loc["ROC AUC", "B − A"] == pytest.approx(default["test"]["roc_auc"] - b["test"]["roc_auc"])
 
     # Keras against every TF.js bundle: sizes always, agreement when Node.js + TF.js can run here.
     sizes = next(f for f in frames(at) if f.index.name == "file")
@@ -314,11 +317,13 @@ def test_try_it_predicts_uploads_like_train_predict(monkeypatch, tiny_models, ti
     assert not at.exception
     spec, model = runs.load_run_model(runs.resolve(tiny_models))
     probs, _ = predict_files(model, spec, pictures)
-    assert [m.value for m in at.metric if m.label == "Prediction"] == [spec.class_names[int(p.argmax())] for p in probs]
+    from train.preprocess import decide
+
+    assert [m.value for m in at.metric if m.label == "Verdict"] == [decide(p, spec) for p in probs]
     captions = [c.value for c in at.caption]
     for p in probs:
         best = int(p.argmax())
-        assert f"P({spec.class_names[best]}) = {p[best]:.3f}" in captions
+        assert any(c.startswith(f"P({spec.class_names[best]}) = {p[best]:.3f}") for c in captions)
     assert len(at.error) == 1 and at.error[0].value.startswith("broken.png:")
 
 

@@ -112,11 +112,12 @@ def test_predict_cli_rows_for_pictures_folders_and_unreadable_files(tmp_path, ti
                          "--csv", str(out)]) == 0
     table = rows(out)
     assert len(table) == 4
-    assert list(table[0]) == ["path", "predicted_class", "p_photo", "p_render", "error"]
+    assert list(table[0]) == ["path", "verdict", "predicted_class", "p_photo", "p_render", "error"]
     broken = [r for r in table if r["path"].endswith("broken.jpg")][0]
-    assert "broken.jpg" in broken["error"] and broken["predicted_class"] == ""
+    assert "broken.jpg" in broken["error"] and broken["predicted_class"] == broken["verdict"] == ""
     ok = [r for r in table if not r["error"]]
     assert len(ok) == 3 and all(r["predicted_class"] in ("photo", "render") for r in ok)
+    assert all(r["verdict"] in (r["predicted_class"], "unsure") for r in ok)
 
     # Same numbers as the run's own predictions for a picture it evaluated.
     run = runs.resolve(tiny_models)

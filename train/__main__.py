@@ -63,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "does not exist a synthetic demo set is generated)")
     p.add_argument("--out", "--models", dest="models", type=Path, default=Path("models"),
                    help="output folder: runs go to OUT/runs/<run-id>, OUT/current points at the latest")
-    p.add_argument("--arch", choices=list(ARCHS), default="tracenet",
+    p.add_argument("--arch", choices=list(ARCHS), default="lite0",
                    help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
     p.add_argument("--epochs", type=int, default=None,
                    help="most epochs to train, early stopping may end sooner (default: 16 for fewer than "
@@ -73,7 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=None,
                    help="model input size in pixels (default: 64 crops for tracenet, 200 for rendernet2017)")
     p.add_argument("--grid", type=int, default=4, help="crops view: grid x grid crops are voted at prediction")
-    p.add_argument("--max-side", type=int, default=512, help="crops view: longer side brought down to this")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="crops and picture views: longer side brought down to this (default: 384 for lite0, "
+                        "512 for tracenet)")
+    p.add_argument("--copies", type=int, default=0,
+                   help="lite0: augmented copies (JPEG, scale, mirror, exposure) of each training picture whose "
+                        "features the head also learns from (default 0: measured no better on sources held out)")
     p.add_argument("--crops-per-image", type=int, default=None,
                    help="crops view: random crops cut from each decoded training picture per epoch (default: "
                         f"enough for about {VIEWS_PER_EPOCH} crops per epoch, 2 to 32 per picture)")
@@ -81,8 +86,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and augmentation")
     p.add_argument("--split", default="80/10/10", help="train/val/test percentages (default 80/10/10)")
     p.add_argument("--group-pattern", default=None,
-                   help="regex on file names; pictures whose match (first group) is equal share a split "
-                        "(e.g. one house, one render project)")
+                   help="regex on file names; pictures whose match (first group) is equal share a split (one "
+                        "house, one render project). Default: the file name without its last part after a "
+                        "'_', '-', ' ' or '.' when that part is a word or a 1-2 digit number (houses_12_kitchen "
+                        "-> houses_12, project-7-2 -> project-7; IMG_1234 stays alone). 'none': every picture "
+                        "on its own")
     p.add_argument("--source-pattern", default=r"^([^_]+)_",
                    help="regex on file names whose first group names a picture's source; metrics.json "
                         "reports accuracy per source (default: the text before the first '_')")
@@ -91,10 +99,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(repeatable; e.g. interiors='bedroom|kitchen|bathroom|interior')")
     p.add_argument("--positive-class", default=None,
                    help="two classes: the class the threshold and ROC are about (default: the second name)")
-    p.add_argument("--quantize", choices=QUANTIZATIONS, default="float16",
-                   help="weights of the TF.js bundle the static site serves: float16 (default) is half the "
-                        "bytes of float32 with the same answers to ~1e-3; uint8 a quarter, at some accuracy "
-                        "cost (metrics.json tfjs_check measures it)")
+    p.add_argument("--quantize", choices=list(QUANTIZATIONS), default=None,
+                   help="weights of the TF.js bundle the static site serves: float16 is half the bytes of "
+                        "float32 with the same answers to ~1e-3; uint8 a quarter, at some accuracy cost "
+                        "(large for lite0); mixed: uint8 for lite0's later blocks, float16 elsewhere "
+                        "(metrics.json tfjs_check measures each). Default: mixed for lite0 (3.4 MB instead of "
+                        "6), float16 for the others")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--static-site", type=Path, default=Path("static_site"),
                    help="static site whose model/ folder is refreshed from the new run ('' to skip)")
@@ -108,9 +118,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     except (ValueError, AssertionError):
         p.error(f"--split {args.split!r}: expected three percentages like 80/10/10")
     args.fractions = tuple(x / sum(parts) for x in parts)
-    for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class"):
+    args.quantize = args.quantize or ARCHS[args.arch].get("quantize", "float16")
+    for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class", "max_side"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.copies < 0:
+        p.error("--copies must be 0 or more")
     if args.seed < 0:
         p.error("--seed must be 0 or more")
     args.slices = {}
@@ -147,18 +160,18 @@ def train(args) -> int:
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
     t_scanned = time.time()
 
-    from .evaluate import by_slice, by_source, choose_threshold, evaluate
+    from .evaluate import by_slice, by_source, evaluate
     from .export import check_bundles, copy_to_static_site, export_tfjs, folder_bytes
     from .predict import predict_files
 
     spec, positive = make_spec(args, class_names)
     failures = data_lib.DecodeFailures()
-    model, history, fit_stats = fit(args, spec, items, failures)
+    model, spec, history, fit_stats = train_model(args, spec, items, failures)
     train_seconds = fit_stats["seconds"]
-    epochs_run = len(history["loss"])
-    best_epoch = fit_stats["best_epoch"]
+    epochs_run = len(history.get("loss", []))
+    best_epoch = fit_stats.get("best_epoch")
 
-    # Evaluate with exactly the prediction procedure the app and the page use (all crops, voted).
+    # Evaluate with exactly the prediction procedure the app and the page use (all views, voted).
     t_eval = time.time()
     scored = {}
     for split in ("val", "test"):
@@ -169,12 +182,9 @@ def train(args) -> int:
                 failures.record(it.path, f"{e}, skipped")
         keep = [i for i, e in enumerate(errors) if e is None]
         scored[split] = ([chosen[i] for i in keep], probs[keep])
-    threshold = None
-    if positive is not None:
-        val_items, val_probs = scored["val"]
-        threshold = choose_threshold([it.label for it in val_items], val_probs, positive) if val_items else 0.5
-        spec = dataclasses.replace(spec, threshold=threshold)
-    reports = {split: (evaluate([it.label for it in its], p, class_names, positive, threshold) if its else None)
+    threshold = spec.threshold
+    reports = {split: (evaluate([it.label for it in its], p, class_names, positive, threshold, spec.unsure_below)
+                       if its else None)
                for split, (its, p) in scored.items()}
     for split, (its, p) in scored.items():
         if its:
@@ -200,7 +210,7 @@ def train(args) -> int:
         test_items, test_probs = scored["test"]
         tfjs_check = check_bundles(staging, sorted({"tfjs", served}), spec, [it.path for it in test_items],
                                    [it.label for it in test_items], test_probs)
-        write_predictions(staging / "predictions.csv", scored, class_names)
+        write_predictions(staging / "predictions.csv", scored, spec)
         skipped_all = skipped + data_lib.unique_failures(failures)
         metrics = {
             "run_id": run_id,
@@ -214,24 +224,25 @@ def train(args) -> int:
             "data": {"root": str(data_dir), "synthetic": synthetic,
                      "counts": data_lib.counts(items, class_names),
                      "skipped_count": len(skipped_all), "skipped": skipped_all,
-                     "class_weights": fit_stats["class_weights"]},
+                     "class_weights": fit_stats.get("class_weights")},
             "validation": reports["val"],
             "test": reports["test"],
             "history": history,
             "epochs_run": epochs_run, "best_epoch": best_epoch,
-            "training": {k: fit_stats[k] for k in ("epochs", "steps_per_epoch", "crops_per_image")},
+            "training": {k: v for k, v in fit_stats.items() if k != "seconds"},
+            "unsure": fit_stats["unsure"],
             "model": {"params": int(model.count_params()), "served_tfjs": served,
                       "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
                                 **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
             "timings": {"demo_data_s": round(t_data - t_start, 2), "scan_s": round(t_scanned - t_data, 2), "train_s": round(train_seconds, 2),
-                        "train_views_per_s": fit_stats["views_per_s"],
+                        "train_views_per_s": fit_stats.get("views_per_s"),
                         "train_images_per_s": fit_stats["images_per_s"],
                         "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
                         "total_s": round(time.time() - t_start, 2)},
             "tfjs_check": tfjs_check,
             "versions": versions(),
         }
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        runs.write_json(staging / "metrics.json", metrics)
         final = runs.publish(staging, args.models, run_id)
     except BaseException:
         import shutil
@@ -251,15 +262,46 @@ def make_spec(args, class_names) -> tuple[Spec, int | None]:
 
     arch = ARCHS[args.arch]
     positive = pick_positive(class_names, args.positive_class)
-    spec = Spec(class_names=tuple(class_names), input_size=args.image_size or arch["input_size"],
-                view=arch["view"], max_side=args.max_side, grid=args.grid,
-                positive_class=class_names[positive] if positive is not None else None)
+    input_size = args.image_size or arch["input_size"]
+    # Too small to judge: smaller than a crop (crops view), else what the architecture says.
+    min_side = input_size if arch["view"] == "crops" else arch.get("min_side", 1)
+    spec = Spec(class_names=tuple(class_names), input_size=input_size, view=arch["view"],
+                max_side=args.max_side or arch.get("max_side", 512), grid=args.grid, min_side=min_side,
+                positive_class=class_names[positive] if positive is not None else None,
+                threshold=0.5 if positive is not None else None)
     return spec, positive
 
 
+def train_model(args, spec: Spec, items, failures, cache: dict | None = None):
+    """Fit args.arch on the items' training split, calibrate it on pictures it was not trained on
+    (train/calibrate.py) and choose its "unsure" level there. -> (model, spec with its unsure level,
+    history {metric: [per epoch]} (empty for lite0), stats). What `python -m train` and the
+    benchmarks both run (`cache`: see frozen.embed)."""
+    from . import calibrate
+    from .predict import predict_files
+
+    if args.arch == "lite0":
+        from . import frozen
+
+        model, stats, (cal_probs, cal_labels) = frozen.fit(args, spec, items, failures, cache=cache)
+        history = {}
+    else:
+        model, history, stats = fit(args, spec, items, failures)
+        val = [it for it in items if it.split == "val"]
+        probs, errors = predict_files(model, spec, [it.path for it in val])
+        keep = [i for i, e in enumerate(errors) if e is None]
+        cal_labels = np.array([val[i].label for i in keep], dtype=int)
+        a, c = calibrate.fit_calibration(np.log(np.clip(probs[keep], 1e-7, 1.0)), cal_labels, len(spec.class_names))
+        calibrate.fold_into_last_dense(model, a, c)
+        cal_probs, _ = predict_files(model, spec, [val[i].path for i in keep])
+        stats["calibration_pictures"] = len(keep)
+    stats["unsure"] = calibrate.unsure_level(cal_probs, cal_labels)
+    return model, dataclasses.replace(spec, unsure_below=stats["unsure"]["unsure_below"]), history, stats
+
+
 def fit(args, spec: Spec, items, failures) -> tuple:
-    """Build and train args.arch on the items' train split (val split for early stopping).
-    -> (model with the best weights, history {metric: [per epoch]}, stats). Used by benchmarks too."""
+    """Build and train args.arch (trained end to end by Keras) on the items' train split (val split for
+    early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats)."""
     import keras
 
     from . import model as model_lib
@@ -345,13 +387,16 @@ def pick_positive(class_names, wanted):
     return class_names.index(wanted)
 
 
-def write_predictions(path: Path, scored: dict, class_names) -> None:
+def write_predictions(path: Path, scored: dict, spec: Spec) -> None:
+    from .preprocess import decide
+
+    names = spec.class_names
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "split", "true_class", "predicted_class"] + [f"p_{c}" for c in class_names])
+    w.writerow(["path", "split", "true_class", "verdict", "predicted_class"] + [f"p_{c}" for c in names])
     for split, (its, probs) in scored.items():
         for it, p in zip(its, probs):
-            w.writerow([it.path, split, class_names[it.label], class_names[int(p.argmax())]]
+            w.writerow([it.path, split, names[it.label], decide(p, spec), names[int(p.argmax())]]
                        + [f"{x:.6f}" for x in p])
     path.write_text(buf.getvalue())
 
@@ -376,6 +421,10 @@ def print_summary(run_dir: Path, m: dict) -> None:
         if t.get("roc_auc") is not None:
             line += f", ROC AUC {t['roc_auc']:.3f}"
         print(line + f" on {t['n']} pictures")
+        sure = t["when_sure"]
+        if sure["unsure_below"] is not None:
+            print(f"when sure (largest probability >= {sure['unsure_below']:.3f}): accuracy {sure['accuracy']:.3f} "
+                  f"on {sure['coverage']:.0%} of the test pictures; the rest are answered \"unsure\"")
     b = m["model"]["bytes"]
     print(f"model: {m['model']['params']:,} parameters; " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in b.items()))
     print(f"time: {m['timings']['total_s']:.0f} s total, training {m['timings']['train_images_per_s']:.0f} pictures/s")

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, grid_views, load_rgb,
-                         normalize, normalized_size)
+                         normalize, normalized_size, too_small)
 
 SPLITS = ("train", "val", "test")
 IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
@@ -39,10 +39,27 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
+# The default group of a picture (no --group-pattern): its file name without the extension and without
+# its last part after a separator, when that part names a view of one subject rather than a shot:
+# words and short numbers go ("houses_12_kitchen" -> "houses_12", "project-1113-2" -> "project-1113",
+# "bedroom-01" -> "bedroom"); camera counters of 3+ digits stay ("IMG_1234", "DJI_0012": every shot its
+# own group). A rule on the name alone, so adding pictures never moves an old one to another split.
+VIEW_SUFFIX = re.compile(r"^(?P<subject>.+?)[-_ .]+(?P<view>[A-Za-z][A-Za-z0-9]*|\d{1,2})$")
+
+
+def auto_group(rel: str) -> str:
+    path = Path(rel)
+    m = VIEW_SUFFIX.match(path.stem)
+    return (path.parent / m.group("subject")).as_posix() if m else rel
+
+
 def group_key(rel: str, group_pattern: str | None) -> str:
-    """What the split hashes: the relative path, or the part of the file name a pattern picks
-    (first group, else the whole match) so that related pictures share a split."""
-    if not group_pattern:
+    """What the split hashes, so that related pictures share a split: with no pattern the default rule
+    above (`auto_group`); with a pattern the part of the file name it picks (first group, else the whole
+    match); with the pattern "none" the relative path (every picture on its own)."""
+    if group_pattern is None:
+        return auto_group(rel)
+    if group_pattern in ("", "none"):
         return rel
     m = re.search(group_pattern, Path(rel).name)
     if not m:
@@ -149,7 +166,11 @@ def _loader(spec: Spec, failures: DecodeFailures):
     def load(path_tensor):
         path = path_tensor.numpy().decode("utf-8")
         try:
-            return normalize(load_rgb(path), spec), True
+            rgb = load_rgb(path)
+            problem = too_small(rgb, spec)
+            if problem:
+                raise BadImage(f"{path}: {problem}")
+            return normalize(rgb, spec), True
         except AbsurdImage as e:
             failures.record(path, str(e))
         except BadImage as e:
@@ -185,7 +206,7 @@ def training_dataset(items, spec: Spec, batch_size: int, seed: int, failures: De
     labels = tf.constant([it.label for it in train], dtype=tf.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     ds = _decoded(ds, spec, failures)
-    ds = ds.map(lambda image, label: (tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label))
+    ds = ds.map(lambda image, label: (tf.cast(image, tf.uint8), label))  # whole levels already (normalize)
     if decoded_bytes(train, spec) <= cache_bytes:
         ds = ds.cache()
     ds = ds.shuffle(len(train), seed=seed, reshuffle_each_iteration=True).repeat()

@@ -56,8 +56,20 @@ def choose_threshold(y_true, probs, positive: int) -> float:
     return float(min(max(thresholds[best], 0.0), 1.0))
 
 
-def evaluate(y_true, probs, class_names, positive: int | None = None, threshold: float | None = None) -> dict:
-    """Scores of argmax predictions; for two classes also ROC AUC and the scores at `threshold`."""
+def when_sure(y_true, probs, unsure_below: float | None) -> dict:
+    """Coverage (share of pictures given a class rather than "unsure") and accuracy on those."""
+    probs = np.asarray(probs, dtype=float)
+    sure = np.ones(len(probs), bool) if unsure_below is None else probs.max(axis=1) >= unsure_below
+    right = probs.argmax(axis=1) == np.asarray(y_true, dtype=int)
+    return {"unsure_below": unsure_below, "n_sure": int(sure.sum()),
+            "coverage": float(sure.mean()) if len(sure) else float("nan"),
+            "accuracy": float(right[sure].mean()) if sure.any() else float("nan")}
+
+
+def evaluate(y_true, probs, class_names, positive: int | None = None, threshold: float | None = None,
+             unsure_below: float | None = None) -> dict:
+    """Scores of argmax predictions; for two classes also ROC AUC and the scores at `threshold`; and
+    the coverage and accuracy of the answers given when unsure ones are held back."""
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     k = len(class_names)
@@ -69,6 +81,7 @@ def evaluate(y_true, probs, class_names, positive: int | None = None, threshold:
             at = scores_from_confusion(confusion(y_true, predict_with_threshold(probs, positive, threshold), k),
                                        class_names)
             report["at_threshold"] = {"threshold": threshold, **at}
+    report["when_sure"] = when_sure(y_true, probs, unsure_below)
     return report
 
 

@@ -8,15 +8,33 @@ from keras import layers
 
 # Which view each architecture is made for, and its default input size (see preprocess.py).
 ARCHS = {
+    "lite0": {"view": "picture", "input_size": 32, "max_side": 384, "min_side": 64, "quantize": "mixed",
+              "about": "ImageNet EfficientNet-Lite0 (frozen) on the whole picture, longer side at most 384 px; "
+                       "mean and spread of four feature maps, a linear head fitted by logistic regression, "
+                       "calibrated (default)"},
     "tracenet": {"view": "crops", "input_size": 64,
                  "about": "compact CNN on the noise residual (fixed high-pass first layer) of native-resolution "
-                          "crops, votes over a grid of crops (default)"},
+                          "crops, votes over a grid of crops"},
     "rendernet2017": {"view": "whole", "input_size": 200,
                       "about": "re-creation of the 2017 experiment: whole picture shrunk to 200x200"},
 }
 
 
+def compiled(model: keras.Model):
+    """model(x, training=False) as one TensorFlow graph for inputs of any batch and picture size: several
+    times faster than calling the Keras model eagerly (one trace, kept on the model)."""
+    import tensorflow as tf
+
+    fn = getattr(model, "_compiled_inference", None)
+    if fn is None:
+        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
+                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        model._compiled_inference = fn
+    return fn
+
+
 def build(arch: str, input_size: int, num_classes: int) -> keras.Model:
+    """A network trained end to end by Keras (lite0's head is fitted apart: see `lite0_features`)."""
     if arch == "tracenet":
         return tracenet(input_size, num_classes)
     if arch == "rendernet2017":
@@ -92,3 +110,45 @@ def tracenet(input_size: int, num_classes: int) -> keras.Model:
     x = layers.Dropout(0.3)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="tracenet")
+
+
+# lite0: the feature maps pooled, named as in train/backbone.py: the ends of the stride-16 and stride-32
+# stages. Mid-level maps carry texture and shading statistics (how clean a gradient, how regular a
+# texture) as well as content; the mean and the spread over the picture of each channel are pooled,
+# 2 x (80 + 112 + 192 + 320) = 1408 numbers. Measured in benchmarks.realdata (leave one source out):
+# better than the final 1280-channel map alone, which mostly says what is in the picture.
+LITE0_TAPS = ("block7_add", "block10_add", "block14_add", "blocks_15_bn2")
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class MeanStdPooling(layers.Layer):
+    """[N, H, W, C] -> [N, 2C]: each channel's mean over the picture, then its standard deviation."""
+
+    def call(self, x):
+        mean = keras.ops.mean(x, axis=(1, 2))
+        var = keras.ops.mean(keras.ops.square(x), axis=(1, 2)) - keras.ops.square(mean)
+        return keras.ops.concatenate([mean, keras.ops.sqrt(keras.ops.maximum(var, 1e-12))], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[-1])
+
+
+def lite0_features(weights=None) -> keras.Model:
+    """Pictures of any size (raw 0-255 RGB [N, H, W, 3]) -> pooled features [N, 1408] of the frozen
+    ImageNet EfficientNet-Lite0, cut after its last tapped block (its head and classifier unused)."""
+    from .backbone import lite0
+
+    backbone = lite0(weights)
+    pooled = [MeanStdPooling(name=f"pool_{name}")(backbone.get_layer(name).output) for name in LITE0_TAPS]
+    features = layers.Concatenate(name="features")(pooled)
+    model = keras.Model(backbone.input, features, name="lite0_features")
+    model.trainable = False
+    return model
+
+
+def with_linear_head(features: keras.Model, kernel: np.ndarray, bias: np.ndarray) -> keras.Model:
+    """features -> softmax(features @ kernel + bias): the whole classifier as one Keras model."""
+    head = layers.Dense(kernel.shape[1], activation="softmax", name="probabilities")
+    outputs = head(features.output)
+    head.set_weights([np.asarray(kernel, np.float32), np.asarray(bias, np.float32)])
+    return keras.Model(features.input, outputs, name="lite0")

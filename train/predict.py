@@ -2,8 +2,9 @@
 
     python -m train.predict PATH... [--run RUN] [--csv FILE]
 
-PATH may be pictures or folders (searched recursively). One row per picture: path, predicted class,
-the probability of each class; an unreadable file gets a row with its error instead of a crash.
+PATH may be pictures or folders (searched recursively). One row per picture: path, verdict (a class,
+"unsure" when the model is not confident enough, or "too small to judge"), the most likely class, the
+probability of each class; an unreadable file gets a row with its error instead of a crash.
 """
 from __future__ import annotations
 
@@ -17,35 +18,54 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import IMAGE_EXTENSIONS, BadImage, Spec, load_rgb, views
+from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, too_small, views
+
+
+class TooSmall(BadImage):
+    """A readable picture too small for the model to judge (the message starts with TOO_SMALL)."""
 
 
 def picture_views(path, spec: Spec) -> np.ndarray:
-    return views(load_rgb(path), spec)
+    rgb = load_rgb(path)
+    problem = too_small(rgb, spec)
+    if problem:
+        raise TooSmall(f"{path}: {problem}")
+    return views(rgb, spec)
+
+
+def verdict_of(probs, error: str | None, spec: Spec) -> str:
+    """What to tell a person about one picture: a class, "unsure", "too small to judge", or "" when
+    the file could not be read (its error says why)."""
+    if error:
+        return TOO_SMALL if f": {TOO_SMALL}" in error else ""
+    return decide(probs, spec)
 
 
 def predict_files(model, spec: Spec, paths, batch_size: int = 128):
     """-> (probabilities [N, C] with NaN rows for failures, errors [N] of str or None).
 
-    Pictures are decoded on a few threads (Pillow releases the GIL) while the model runs; the views of a
-    picture (1, or grid x grid crops) are averaged into its probabilities."""
+    Pictures are decoded on a few threads (Pillow releases the GIL) while the model runs; views of the
+    same size are batched together; the views of a picture (1, or grid x grid crops) are averaged into
+    its probabilities."""
+    from .model import compiled
+
+    run = compiled(model)
     paths = [str(p) for p in paths]
     probs = np.full((len(paths), len(spec.class_names)), np.nan, dtype=np.float32)
     errors: list[str | None] = [None] * len(paths)
-    pending_views, pending_owner = [], []
+    pending: dict[tuple, list] = {}  # view shape -> [(picture index, views)]: one batch per shape
 
-    def flush():
-        if not pending_views:
+    def flush(shape):
+        group = pending.pop(shape, [])
+        if not group:
             return
-        batch = np.concatenate(pending_views)
-        out = np.concatenate([model(batch[i:i + batch_size], training=False).numpy()
+        batch = np.concatenate([v for _, v in group])
+        out = np.concatenate([run(batch[i:i + batch_size]).numpy()
                               for i in range(0, len(batch), batch_size)])
         start = 0
-        for index, n in pending_owner:
-            probs[index] = out[start:start + n].mean(axis=0)
-            start += n
-        pending_views.clear()
-        pending_owner.clear()
+        for index, v in group:
+            probs[index] = out[start:start + len(v)].mean(axis=0)
+            start += len(v)
 
     def load(path):
         try:
@@ -58,11 +78,11 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
             if error:
                 errors[index] = error
                 continue
-            pending_views.append(v)
-            pending_owner.append((index, len(v)))
-            if sum(len(x) for x in pending_views) >= batch_size:
-                flush()
-        flush()
+            pending.setdefault(v.shape[1:], []).append((index, v))
+            if sum(len(x) for _, x in pending[v.shape[1:]]) >= batch_size:
+                flush(v.shape[1:])
+        for shape in list(pending):
+            flush(shape)
     return probs, errors
 
 
@@ -100,15 +120,17 @@ def main(argv=None) -> int:
         return 2
     probs, errors = predict_files(model, spec, files)
 
-    header = ["path", "predicted_class"] + [f"p_{c}" for c in spec.class_names] + ["error"]
+    header = ["path", "verdict", "predicted_class"] + [f"p_{c}" for c in spec.class_names] + ["error"]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(header)
     for path, p, error in zip(files, probs, errors):
+        verdict = verdict_of(p, error, spec)
         if error:
-            writer.writerow([str(path), ""] + [""] * len(spec.class_names) + [error])
+            writer.writerow([str(path), verdict, ""] + [""] * len(spec.class_names) + [error])
         else:
-            writer.writerow([str(path), spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""])
+            writer.writerow([str(path), verdict, spec.class_names[int(np.argmax(p))]]
+                            + [f"{x:.6f}" for x in p] + [""])
     if args.csv:
         # Written beside the target and renamed over it: an earlier file is never left half-overwritten.
         tmp = Path(args.csv).with_name(f".{Path(args.csv).name}.tmp")
@@ -116,8 +138,9 @@ def main(argv=None) -> int:
         os.replace(tmp, args.csv)
     else:
         sys.stdout.write(buf.getvalue())
-    failed = sum(e is not None for e in errors)
-    print(f"{len(files) - failed} pictures classified, {failed} unreadable"
+    small = sum(e is not None and verdict_of(None, e, spec) == TOO_SMALL for e in errors)
+    failed = sum(e is not None for e in errors) - small
+    print(f"{len(files) - failed - small} pictures classified, {small} too small to judge, {failed} unreadable"
           + (f"; rows written to {args.csv}" if args.csv else ""), file=sys.stderr)
     return 0
 

@@ -1,4 +1,4 @@
-"""The preprocessing spec: how a picture file becomes the model's input, and how crops are voted.
+"""The preprocessing spec: how a picture file becomes the model's input, and how its answer is given.
 
 One source of truth. `python -m train` writes the spec to `<run>/preprocessing.json`; training,
 evaluation, `train.predict`, the Streamlit app (all through this module) and the static page
@@ -6,17 +6,23 @@ evaluation, `train.predict`, the Streamlit app (all through this module) and the
 
 Steps, in order (the JSON names each one):
 1. decode   - EXIF orientation applied; any mode (grayscale, palette, CMYK, 16-bit, ...) to 8-bit RGB;
-              transparency composited onto white.
-2. geometry - view "whole":  centre square crop (side = shorter side) then resize to input_size.
-              view "crops":  if the longer side exceeds max_side, resize so it equals max_side; if the
-                             shorter side is below input_size, resize so it equals input_size; then the
-                             model sees input_size squares at native resolution.
+              transparency composited onto white. A picture whose shorter side is below min_side
+              pixels is "too small to judge" (no answer is given).
+2. geometry - view "whole":   centre square crop (side = shorter side) then resize to input_size.
+              views "crops" and "picture": if the longer side exceeds max_side, resize so it equals
+                             max_side; if the shorter side is below input_size, resize so it equals
+                             input_size. "picture": the model sees that whole picture; "crops": it sees
+                             input_size squares of it, at that resolution.
    resize   - "box+bilinear": average-pool by the integer factor floor(src/dst) when it is >= 2 (an
-              anti-alias step both TensorFlow and TF.js have), then bilinear with half-pixel centres.
-3. predict  - "whole": one view. "crops": a grid x grid lattice of crops, evenly spaced from the
-              top-left to the bottom-right corner (offsets floor(i * (H - size) / (grid - 1))), and the
-              class probabilities averaged over the crops.
-The model takes raw 0-255 RGB float32 [N, size, size, 3] and does its own scaling.
+              anti-alias step both TensorFlow and TF.js have), then bilinear with half-pixel centres;
+              a resized picture is rounded to whole 0-255 levels (as if saved as 8-bit), so that
+              training (which keeps pictures as uint8) and prediction see the same numbers.
+3. predict  - "whole" and "picture": one view. "crops": a grid x grid lattice of crops, evenly spaced
+              from the top-left to the bottom-right corner (offsets floor(i * (H - size) / (grid - 1))),
+              and the class probabilities averaged over the crops.
+4. decide   - the class with the largest probability (the model's probabilities are calibrated, see
+              train/calibrate.py); "unsure" when that probability is below unsure_below.
+The model takes raw 0-255 RGB float32 [N, H, W, 3] and does its own scaling.
 """
 from __future__ import annotations
 
@@ -44,20 +50,26 @@ class AbsurdImage(BadImage):
     """A picture so large that decoding it is refused (decompression bomb)."""
 
 
+UNSURE = "unsure"
+TOO_SMALL = "too small to judge"
+
+
 @dataclass(frozen=True)
 class Spec:
     class_names: tuple[str, ...]
     input_size: int = 200
-    view: str = "whole"  # "whole" or "crops"
-    max_side: int = 512  # crops view: longer side is brought down to this
+    view: str = "whole"  # "whole", "crops" or "picture"
+    max_side: int = 512  # crops and picture views: longer side is brought down to this
     grid: int = 3  # crops view: grid x grid crops at prediction time
-    positive_class: str | None = None  # two classes: the class the threshold is about
-    threshold: float | None = None  # two classes: decision threshold on P(positive_class)
+    positive_class: str | None = None  # two classes: the class ROC curves are about
+    threshold: float | None = None  # two classes: P(positive_class) at which the decision flips
+    min_side: int = 1  # pictures with a shorter side below this are too small to judge
+    unsure_below: float | None = None  # "unsure" when the largest probability is below this
     extra: dict = field(default_factory=dict)
 
     @property
     def num_views(self) -> int:
-        return 1 if self.view == "whole" else self.grid * self.grid
+        return self.grid * self.grid if self.view == "crops" else 1
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -68,8 +80,10 @@ class Spec:
             "decode": {"exif_orientation": True, "color": "RGB", "alpha": "composite_on_white",
                        "max_pixels": MAX_PIXELS},
             "resize": "box+bilinear",
+            "round_after_resize": True,
             "input": {"dtype": "float32", "range": [0, 255], "layout": "NHWC"},
             "combine": "mean_probability",
+            "decide": "argmax, unsure below unsure_below",
         }
 
 
@@ -168,7 +182,8 @@ def normalized_size(h: int, w: int, spec: Spec) -> tuple[int, int]:
 
 
 def normalize(rgb: np.ndarray, spec: Spec):
-    """uint8 [H, W, 3] -> float32 tensor the views are cut from (whole: the model's square)."""
+    """uint8 [H, W, 3] -> float32 tensor of whole 0-255 levels the views are cut from (whole: the
+    model's square)."""
     tf = _tf()
     image = tf.convert_to_tensor(rgb, dtype=tf.float32)
     h, w = rgb.shape[:2]
@@ -176,17 +191,36 @@ def normalize(rgb: np.ndarray, spec: Spec):
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
         square = image[top:top + side, left:left + side]
-        return resize_box_bilinear(square, spec.input_size, spec.input_size)
-    nh, nw = normalized_size(h, w, spec)
-    if (nh, nw) == (h, w):
-        return image
-    return resize_box_bilinear(image, nh, nw)
+        resized = resize_box_bilinear(square, spec.input_size, spec.input_size)
+    else:
+        nh, nw = normalized_size(h, w, spec)
+        if (nh, nw) == (h, w):
+            return image
+        resized = resize_box_bilinear(image, nh, nw)
+    return tf.floor(tf.clip_by_value(resized, 0.0, 255.0) + 0.5)  # halves up: the same in every TF.js backend
+
+
+def too_small(rgb_or_shape, spec: Spec) -> str | None:
+    """None, or why the picture is too small to judge (one line)."""
+    h, w = (rgb_or_shape.shape if hasattr(rgb_or_shape, "shape") else rgb_or_shape)[:2]
+    if min(h, w) < spec.min_side:
+        return f"{TOO_SMALL}: {w}x{h} pixels, the model needs at least {spec.min_side} on the shorter side"
+    return None
+
+
+def decide(probs, spec: Spec) -> str:
+    """The answer for one picture's probabilities: a class name, or UNSURE (step 4)."""
+    probs = np.asarray(probs)
+    top = int(np.argmax(probs))
+    if spec.unsure_below is not None and probs[top] < spec.unsure_below:
+        return UNSURE
+    return spec.class_names[top]
 
 
 def grid_views(image, spec: Spec):
     """The prediction views cut from a normalized float32 [H, W, 3] tensor (works in tf.data too)."""
     tf = _tf()
-    if spec.view == "whole":
+    if spec.view != "crops":
         return image[None]
     s, g = spec.input_size, spec.grid
     h, w = tf.shape(image)[0], tf.shape(image)[1]

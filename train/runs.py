@@ -7,6 +7,7 @@ nothing reads, and the previous current run untouched.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,21 @@ from pathlib import Path
 from .preprocess import SPEC_FILE, Spec, load_spec
 
 REQUIRED_FILES = ("model.keras", "metrics.json", "predictions.csv", SPEC_FILE, "tfjs/model.json")
+
+
+def finite(obj):
+    """obj with every NaN or infinite float replaced by None: the JSON a browser can parse."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path, obj) -> None:
+    Path(path).write_text(json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
 
 
 class RunError(Exception):
@@ -99,6 +115,8 @@ def load_metrics(run_dir: Path) -> dict:
 
 def load_run_model(run_dir: Path) -> tuple[Spec, object]:
     import keras
+
+    from . import model as _layers  # noqa: F401  registers the custom layers model.keras files use
 
     try:
         spec = load_spec(Path(run_dir) / SPEC_FILE)

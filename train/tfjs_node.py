@@ -65,3 +65,22 @@ def predict_tfjs(model_dir, views: np.ndarray, backend: str = "wasm", timeout: f
         report = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
         out = np.fromfile(dst, dtype="<f4")
     return out.reshape(len(views), report["classes"]) if len(views) else out.reshape(0, 0)
+
+
+def predict_tfjs_pictures(model_dir, views_list, backend: str = "wasm") -> np.ndarray:
+    """Per-picture probabilities [P, C] of a TF.js graph model for each picture's views (a list of
+    [n_i, H_i, W_i, 3] arrays), the views of a picture averaged as the page does. Pictures whose views
+    have the same size go through TF.js together."""
+    by_shape: dict[tuple, list[int]] = {}
+    for i, v in enumerate(views_list):
+        by_shape.setdefault(v.shape[1:], []).append(i)
+    out: list = [None] * len(views_list)
+    for indices in by_shape.values():
+        stacked = np.concatenate([views_list[i] for i in indices])
+        probs = predict_tfjs(model_dir, stacked, backend=backend)
+        start = 0
+        for i in indices:
+            n = len(views_list[i])
+            out[i] = probs[start:start + n].mean(axis=0)
+            start += n
+    return np.stack(out) if out else np.zeros((0, 0), np.float32)

@@ -1,0 +1,165 @@
+"""lite0, the default recipe: the Keras port of EfficientNet-Lite0, calibration and the unsure answer,
+the whole-picture view, one decision rule, and a tiny `python -m train` run with it end to end."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+from train import calibrate, runs
+from train.predict import main as predict_main
+from train.preprocess import TOO_SMALL, UNSURE, Spec, decide, load_rgb, views
+
+REFERENCE = ROOT.parent / "shared" / "reference" / "efficientnet_lite0_reference.npz"
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason=f"{REFERENCE} absent (a fresh clone has no ../shared)")
+def test_port_reproduces_the_reference_outputs():
+    from train.backbone import lite0
+
+    ref = np.load(REFERENCE)
+    classifier = lite0(classifier=True, input_shape=(224, 224, 3))
+    np.testing.assert_allclose(classifier(ref["input_224"].astype("float32")).numpy(), ref["logits_224"], atol=1e-4)
+    features = lite0()
+    pooled = features(ref["input_224"].astype("float32")).numpy().mean(axis=(1, 2))
+    np.testing.assert_allclose(pooled, ref["pooled_224"], atol=1e-4)
+    native = features(ref["input_native_first"][None].astype("float32")).numpy().mean(axis=(1, 2))
+    np.testing.assert_allclose(native, ref["pooled_native_first"], atol=1e-4)  # any size, odd ones too
+
+
+def test_weights_come_from_the_package_and_bad_files_are_refused(tmp_path):
+    from train.backbone import read_pth, weights_path
+
+    weights = read_pth(weights_path())
+    assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3) and len(weights) > 200
+    (tmp_path / "x.pth").write_bytes(b"not a weights file")
+    with pytest.raises(ValueError, match="x.pth"):
+        read_pth(tmp_path / "x.pth")
+
+
+def test_calibration_folds_into_the_dense_layer_exactly():
+    rng = np.random.default_rng(0)
+    x, kernel, bias = rng.normal(size=(50, 6)), rng.normal(size=(6, 3)), rng.normal(size=3)
+    logits = x @ kernel + bias
+    labels = rng.integers(0, 3, 50)
+    a, c = calibrate.fit_calibration(logits, labels, 3)
+    k2, b2 = calibrate.fold(kernel, bias, a, c)
+    np.testing.assert_allclose(calibrate.softmax(x @ k2 + b2), calibrate.softmax(calibrate.apply(logits, a, c)),
+                               atol=1e-5)
+    # A constant added to every logit changes nothing (softmax logits are only defined up to it).
+    np.testing.assert_allclose(calibrate.apply(logits + 7.0, a, c), calibrate.apply(logits, a, c), atol=1e-9)
+
+
+def test_calibration_balances_two_classes():
+    """A model biased towards one class: after calibration, argmax is the balanced decision."""
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(300, int), np.ones(100, int)]
+    score = rng.normal(size=400) + 1.5 * labels - 2.5  # renders score higher, but mostly below 0
+    logits = np.stack([np.zeros(400), score], 1)
+    a, c = calibrate.fit_calibration(logits, labels, 2)
+    p = calibrate.softmax(calibrate.apply(logits, a, c))
+    recall = [np.mean(p[labels == k].argmax(1) == k) for k in (0, 1)]
+    assert min(recall) > 0.7 and np.mean(calibrate.softmax(logits)[labels == 1].argmax(1) == 1) < 0.3
+
+
+def test_unsure_level_meets_the_target_with_most_answers():
+    conf = np.linspace(0.5, 1.0, 200)
+    right = np.r_[np.arange(100) % 2 == 0, np.ones(100, bool)]  # coin flips below 0.75, then all right
+    probs = np.stack([1 - conf, conf], 1)
+    labels = np.where(right, 1, 0)
+    got = calibrate.unsure_level(probs, labels, target=0.97)
+    assert 0.72 < got["unsure_below"] < 0.76
+    assert got["accuracy_when_sure"] >= 0.97 and got["coverage"] >= 0.5
+    assert calibrate.unsure_level(probs[100:], labels[100:])["unsure_below"] is None  # all right: always answer
+    assert calibrate.unsure_level(probs[:100:2], 1 - labels[:100:2])["unsure_below"] == 1.0  # never right
+
+
+def test_one_decision_rule():
+    spec = Spec(class_names=("photo", "render"), unsure_below=0.8)
+    assert decide([0.1, 0.9], spec) == "render" and decide([0.7, 0.3], spec) == UNSURE
+    assert decide([0.7, 0.3], Spec(class_names=("photo", "render"))) == "photo"
+
+
+def test_training_and_prediction_see_the_same_numbers(tmp_path):
+    """The training pipeline's picture (kept as uint8) equals the prediction view, resized or not."""
+    import tensorflow as tf
+
+    from train import data
+
+    rng = np.random.default_rng(2)
+    for i, size in enumerate(((500, 333), (300, 200))):  # resized (longer side > 384), and as is
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), np.uint8)).save(tmp_path / f"p{i}.png")
+    spec = Spec(class_names=("a", "b"), input_size=32, view="picture", max_side=384, min_side=64)
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant([str(tmp_path / "p0.png"), str(tmp_path / "p1.png")]),
+                                             tf.constant([0, 1])))
+    for (image, _), name in zip(data._decoded(ds, spec, data.DecodeFailures()), ("p0", "p1")):
+        trained = tf.cast(image, tf.uint8).numpy().astype(np.float32)
+        predicted = views(load_rgb(tmp_path / f"{name}.png"), spec)[0]
+        np.testing.assert_array_equal(trained, predicted)
+        assert predicted.max() <= 255 and np.all(predicted == np.round(predicted))
+
+
+def test_auto_groups_keep_views_of_one_subject_together():
+    from train.data import auto_group
+
+    assert auto_group("houses_12_kitchen.jpg") == auto_group("houses_12_frontal.jpg") == "houses_12"
+    assert auto_group("project-1113-2.jpg") == "project-1113" and auto_group("bedroom-01.png") == "bedroom"
+    assert auto_group("IMG_1234.jpg") == "IMG_1234.jpg" != auto_group("IMG_1235.jpg")  # camera counters alone
+    assert auto_group("sub/villa_2.png") == "sub/villa" and auto_group("kitchen.jpg") == "kitchen.jpg"
+
+
+# ---------------------------------------------------------------- a tiny run, end to end
+
+
+def test_lite0_run_is_calibrated_and_says_when_unsure(lite0_run):
+    m = json.loads((lite0_run / "metrics.json").read_text())
+    spec = runs.load_spec(lite0_run / "preprocessing.json")
+    assert m["arch"] == "lite0" and spec.view == "picture" and spec.max_side == 384 and spec.min_side == 64
+    assert spec.threshold == 0.5 and m["model"]["served_tfjs"] == "tfjs-mixed"
+    assert m["unsure"]["target"] == 0.97 and spec.unsure_below == m["unsure"]["unsure_below"]
+    assert m["training"]["head"]["C"] in (0.003, 0.01, 0.03, 0.1) and m["training"]["calibration_pictures"] > 0
+    for split in ("validation", "test"):
+        sure = m[split]["when_sure"]
+        assert 0 <= sure["coverage"] <= 1 and sure["unsure_below"] == spec.unsure_below
+    table = rows(lite0_run / "predictions.csv")
+    assert table and all(r["verdict"] == decide([float(r["p_photo"]), float(r["p_render"])], spec) for r in table)
+    assert m["test"]["accuracy"] >= 0.7  # synthetic renders vs camera photos: ImageNet features see the camera
+    # The served bundle: mixed weights, within the budget of the page.
+    assert m["model"]["bytes"]["tfjs-mixed"] < 4_000_000 < m["model"]["bytes"]["tfjs"]
+
+
+def test_lite0_bundles_answer_like_keras_in_tfjs(lite0_run):
+    from train.tfjs_node import missing
+
+    check = json.loads((lite0_run / "metrics.json").read_text())["tfjs_check"]
+    if missing():
+        pytest.skip(f"TF.js not installed: {missing()}")
+    assert check["tfjs"]["max_abs_diff"] < 1e-4 and check["tfjs"]["agreement_with_keras"] == 1.0
+    assert check["tfjs-mixed"]["max_abs_diff"] < 0.1 and check["tfjs-mixed"]["agreement_with_keras"] >= 0.95
+
+
+def test_predict_gives_verdicts_and_too_small_pictures(tmp_path, lite0_run, tiny_data):
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for p in sorted((tiny_data / "render").glob("*"))[:3]:
+        (pics / p.name).write_bytes(p.read_bytes())
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(pics / "dot.png")
+    Image.new("RGB", (640, 40)).save(pics / "strip.png")  # 40 px high: below min_side
+    out = tmp_path / "out.csv"
+    assert predict_main([str(pics), "--run", str(lite0_run), "--csv", str(out)]) == 0
+    table = {r["path"].rsplit("/", 1)[-1]: r for r in rows(out)}
+    assert list(next(iter(table.values()))) == ["path", "verdict", "predicted_class", "p_photo", "p_render", "error"]
+    for name in ("dot.png", "strip.png"):
+        assert table[name]["verdict"] == TOO_SMALL and table[name]["p_render"] == ""
+        assert TOO_SMALL in table[name]["error"] and name in table[name]["error"]
+    judged = [r for n, r in table.items() if n not in ("dot.png", "strip.png")]
+    assert len(judged) == 3 and all(r["verdict"] in ("photo", "render", UNSURE) for r in judged)

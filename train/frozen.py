@@ -1,0 +1,209 @@
+"""Training of the `lite0` architecture: a linear head on frozen ImageNet features.
+
+1. Features: every training picture is decoded once; the frozen network (`model.lite0_features`)
+   describes the clean picture and `copies` augmented versions of it (data.augment_picture and
+   data.augment_view: the same augmentation as the end-to-end models get).
+2. Head: logistic regression (scikit-learn) on standardized features. Every class weighs the same, and
+   inside a class every source (file-name prefix: one render studio, one photo collection) weighs as
+   the square root of its size, so that a big collection does not become the definition of its class.
+   Its regularization C is chosen by cross-validation that holds whole sources out (when each class
+   has at least 3 sources; else whole groups): the C that generalizes to sources it has not seen.
+3. Calibration and the "unsure" level (train/calibrate.py) on out-of-fold answers (every training
+   picture, judged by a head that never saw its group) and on the validation pictures.
+Standardization, head and calibration are affine maps: folded into the one Dense layer of the model.
+"""
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import calibrate
+from . import data as data_lib
+from .preprocess import Spec
+
+C_GRID = (0.003, 0.01, 0.03, 0.1)  # inverse L2 strength on standardized features; chosen by CV
+CV_FOLDS = 5
+
+
+def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: int = 0, cache: dict | None = None):
+    """Features of each item's picture: -> (kept items, array [n, 1 + copies, D]); view 0 is the clean
+    picture exactly as prediction sees it, the others augmented. Unreadable files are recorded in
+    `failures` and left out. `cache` (optional, {key: features}) keeps clean views between calls on
+    the same pictures (the benchmarks train many folds)."""
+    import tensorflow as tf
+
+    from .model import compiled
+
+    dim = int(features_model.output.shape[-1])
+    if not items:
+        return [], np.zeros((0, 1 + copies, dim), np.float32)
+    run = compiled(features_model)
+    key = lambda it: (it.path, spec.view, spec.max_side, spec.input_size, spec.min_side)  # noqa: E731
+    todo = [i for i, it in enumerate(items) if cache is None or copies or key(it) not in cache]
+    found: dict[int, np.ndarray] = {}
+    if todo:
+        tf.random.set_seed(seed)
+        ds = tf.data.Dataset.from_tensor_slices((tf.constant([items[i].path for i in todo]),
+                                                 tf.constant(todo, dtype=tf.int32)))
+        for image, index in data_lib._decoded(ds, spec, failures).prefetch(4):
+            image = tf.cast(image, tf.uint8)  # whole 0-255 levels already (preprocess.normalize)
+            views = [tf.cast(image, tf.float32)]
+            for _ in range(copies):
+                views.append(data_lib.augment_view(data_lib.augment_picture(image, spec.input_size)))
+            found[int(index)] = np.stack([run(v[None]).numpy()[0] for v in views])
+            if cache is not None:
+                cache[key(items[int(index)])] = found[int(index)][:1]
+    kept, out = [], []
+    for i, it in enumerate(items):
+        f = found.get(i) if i in found else (cache.get(key(it)) if cache is not None and not copies else None)
+        if f is not None:
+            kept.append(it)
+            out.append(f)
+    return kept, (np.stack(out).astype(np.float32) if out else np.zeros((0, 1 + copies, dim), np.float32))
+
+
+def sample_weights(labels, sources) -> np.ndarray:
+    """Each class the same total; inside a class each source ~ sqrt(its size); mean 1."""
+    labels, sources = np.asarray(labels), np.asarray(sources)
+    w = np.zeros(len(labels))
+    for c in np.unique(labels):
+        in_c = labels == c
+        names, counts = np.unique(sources[in_c], return_counts=True)
+        share = dict(zip(names, np.sqrt(counts) / np.sqrt(counts).sum()))  # of the class's weight
+        size = dict(zip(names, counts))
+        w[in_c] = [share[s] / size[s] for s in sources[in_c]]
+    return w * len(w) / w.sum()
+
+
+def source_of(path: str, source_pattern: str) -> str:
+    m = re.search(source_pattern, Path(path).name)
+    return (m.group(1) if m.groups() else m.group(0)) if m else "(other)"
+
+
+def _fit_lr(X, y, w, C, seed):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on tiny folds
+        clf.fit(X, y, logisticregression__sample_weight=w)
+    return clf
+
+
+def affine_logits(clf, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted StandardScaler + LogisticRegression as kernel [D, C], bias [C] such that
+    softmax(x @ kernel + bias) are its probabilities (two classes: logits [0, decision])."""
+    scaler, lr = clf[0], clf[-1]
+    coef, intercept = lr.coef_ / scaler.scale_, lr.intercept_ - (lr.coef_ * scaler.mean_ / scaler.scale_).sum(1)
+    if num_classes == 2:
+        kernel = np.stack([np.zeros(coef.shape[1]), coef[0]], axis=1)
+        bias = np.array([0.0, intercept[0]])
+    else:
+        kernel, bias = coef.T, intercept
+    return kernel, bias
+
+
+def cv_folds(labels, groups, seed: int):
+    """StratifiedGroupKFold splits (as many folds as the rarest class allows, up to CV_FOLDS), or []."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels = np.asarray(labels)
+    per_class_groups = min(len(set(np.asarray(groups)[labels == c])) for c in np.unique(labels))
+    k = min(CV_FOLDS, per_class_groups)
+    if k < 2:
+        return []
+    return list(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(labels, labels, groups))
+
+
+def out_of_fold_logits(X, labels, weights, folds, C, num_classes: int, seed: int) -> np.ndarray:
+    """Logits of each picture's clean view from a head fitted without its fold (every view trains)."""
+    n, v, d = X.shape
+    oof = np.zeros((n, num_classes))
+    for tr, te in folds:
+        clf = _fit_lr(X[tr].reshape(-1, d), np.repeat(labels[tr], v), np.repeat(weights[tr], v), C, seed)
+        k, b = affine_logits(clf, num_classes)
+        oof[te] = X[te, 0] @ k + b
+    return oof
+
+
+def fit_head(X, labels, c_groups, cal_groups, weights, num_classes: int, seed: int = 0):
+    """X [n, views, D] (view 0 clean). C by cross-validation over `c_groups` (the class-balanced log
+    loss of the clean views); out-of-fold logits at that C over `cal_groups` for the calibration.
+    -> (kernel, bias, out-of-fold logits [n, C] or None, stats)."""
+    from sklearn.metrics import log_loss
+
+    labels = np.asarray(labels)
+    n, v, d = X.shape
+    folds = cv_folds(labels, c_groups, seed)
+    balance = np.array([1.0 / np.mean(labels == c) for c in labels])
+    scores = {}
+    for C in (C_GRID if folds else ()):
+        p = calibrate.softmax(out_of_fold_logits(X, labels, weights, folds, C, num_classes, seed))
+        scores[C] = float(log_loss(labels, p, sample_weight=balance, labels=list(range(num_classes))))
+    best = min(scores, key=scores.get) if scores else C_GRID[1]
+    cal_folds = cv_folds(labels, cal_groups, seed)
+    oof = out_of_fold_logits(X, labels, weights, cal_folds, best, num_classes, seed) if cal_folds else None
+    clf = _fit_lr(X.reshape(-1, d), np.repeat(labels, v), np.repeat(weights, v), best, seed)
+    kernel, bias = affine_logits(clf, num_classes)
+    stats = {"C": best, "cv_folds": len(folds), "cv_balanced_log_loss": scores, "calibration_folds": len(cal_folds)}
+    return kernel, bias, oof, stats
+
+
+def fit(config, spec: Spec, items, failures, cache: dict | None = None):
+    """Features, head, calibration; -> (Keras model with the folded head, stats, calibrated
+    probabilities and labels of the held-out pictures the calibration saw). See the module docstring."""
+    import keras
+
+    from . import model as model_lib
+
+    keras.utils.set_random_seed(config.seed)
+    num_classes = len(spec.class_names)
+    features = model_lib.lite0_features()
+    train = [it for it in items if it.split == "train"]
+    val = [it for it in items if it.split == "val"]
+    copies = config.copies
+    print(f"model: lite0 (frozen ImageNet EfficientNet-Lite0, {features.count_params():,} parameters; "
+          f"{int(features.output.shape[-1])} pooled features), whole picture, longer side <= {spec.max_side} px; "
+          f"features of {len(train)} training pictures x {1 + copies} views and {len(val)} validation pictures ...",
+          flush=True)
+    t0 = time.time()
+    train, X = embed(features, train, spec, failures, copies=copies, seed=config.seed, cache=cache)
+    val, Xv = embed(features, val, spec, failures, cache=cache)
+    embed_seconds = time.time() - t0
+    labels = np.array([it.label for it in train])
+    if len(np.unique(labels)) < num_classes:
+        raise data_lib.DataError("the training split lacks a class after unreadable files were skipped")
+    sources = [source_of(it.path, config.source_pattern) for it in train]
+    weights = sample_weights(labels, sources)
+    # C: cross-validation holding whole sources out when every class has a few (the C that carries to
+    # sources never seen), else whole groups. Calibration and the unsure level: whole groups held out
+    # (new houses and projects of the kinds trained on: a whole unseen source is often misjudged with
+    # confidence, which no calibration on other sources can foresee; benchmarks.sources measures it).
+    groups = [f"{data_lib.group_key(it.rel, config.group_pattern)}/{it.label}" for it in train]
+    by_source = all(len({s for s, y in zip(sources, labels) if y == c}) >= 3 for c in range(num_classes))
+    c_groups = [f"{s}/{y}" for s, y in zip(sources, labels)] if by_source else groups
+    t1 = time.time()
+    kernel, bias, oof, head_stats = fit_head(X, labels, c_groups, groups, weights, num_classes, config.seed)
+    # Calibration data: out-of-fold answers for training pictures, and the validation pictures.
+    cal_logits = [Xv[:, 0] @ kernel + bias] if len(val) else []
+    cal_labels = [np.array([it.label for it in val])] if len(val) else []
+    if oof is not None:
+        cal_logits.insert(0, oof)
+        cal_labels.insert(0, labels)
+    cal_logits = np.concatenate(cal_logits) if cal_logits else np.zeros((0, num_classes))
+    cal_labels = np.concatenate(cal_labels) if cal_labels else np.zeros(0, int)
+    a, c = calibrate.fit_calibration(cal_logits, cal_labels, num_classes)
+    model = model_lib.with_linear_head(features, *calibrate.fold(kernel, bias, a, c))
+    seconds = time.time() - t0
+    head_stats["c_chosen_holding_out"] = "sources" if by_source else "groups"
+    stats = {"seconds": seconds, "embed_s": round(embed_seconds, 2), "head_s": round(time.time() - t1, 2),
+             "views_per_picture": 1 + copies, "head": head_stats,
+             "images_per_s": round(len(train) * (1 + copies) / max(embed_seconds, 1e-9), 1),
+             "calibration_pictures": int(len(cal_labels))}
+    return model, stats, (calibrate.softmax(calibrate.apply(cal_logits, a, c)), cal_labels)
