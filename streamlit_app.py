@@ -57,7 +57,9 @@ def stamp(run_dir: Path) -> str:
     return "/".join(parts)
 
 
-@st.cache_data(show_spinner=False)
+# Bounded memory: every cache keeps a few entries (least recently used go first), keyed by the run folder
+# and its files' stamp, so a changed or vanished run is read again or skipped.
+@st.cache_data(show_spinner=False, max_entries=64)
 def cached_metrics(run_dir: str, _stamp: str) -> dict:
     m = runs.load_metrics(Path(run_dir))
     names = m.get("class_names") if isinstance(m, dict) else None
@@ -66,7 +68,7 @@ def cached_metrics(run_dir: str, _stamp: str) -> dict:
     return m
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)
 def cached_predictions(run_dir: str, _stamp: str, class_names: tuple[str, ...]) -> pd.DataFrame:
     df = pd.read_csv(Path(run_dir) / "predictions.csv", dtype={"path": str, "split": str,
                                                                "true_class": str, "predicted_class": str})
@@ -82,12 +84,12 @@ def cached_predictions(run_dir: str, _stamp: str, class_names: tuple[str, ...]) 
     return df
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=64)
 def cached_spec(run_dir: str, _stamp: str):
     return load_spec(Path(run_dir) / SPEC_FILE)
 
 
-@st.cache_resource(show_spinner="Loading the Keras model ...")
+@st.cache_resource(show_spinner="Loading the Keras model ...", max_entries=2)
 def cached_model(run_dir: str, _stamp: str):
     """(spec, keras model), loaded once per run folder for every session."""
     return runs.load_run_model(Path(run_dir))
@@ -113,8 +115,15 @@ class Run:
     def split_rows(self, split: str) -> pd.DataFrame:
         return self.predictions[self.predictions["split"] == split]
 
+    @property
+    def demo(self) -> bool:
+        return bool((self.metrics.get("data") or {}).get("synthetic"))
+
     def label(self) -> str:
-        return f"{self.id} (current)" if self.current else self.id
+        """The run and its state: current, or candidate (complete, not current); demo when trained on the
+        synthetic demo data. (Failed runs are listed apart, as skipped folders.)"""
+        state = "current" if self.current else "candidate"
+        return f"{self.id} ({state}{', demo' if self.demo else ''})"
 
 
 def discover(models: Path) -> tuple[list[Run], list[tuple[str, str]], str | None]:
@@ -271,7 +280,7 @@ def training_curves(history: dict, best_epoch) -> list[tuple[str, alt.Chart]]:
 # ---------------------------------------------------------------- pictures
 
 
-@st.cache_data(show_spinner=False, max_entries=4000)
+@st.cache_data(show_spinner=False, max_entries=400)
 def picture_pair(path: str, run_dir: str, _stamp: str):
     """-> (thumbnail of the original, the model's-eye square, None) or (None, None, why not)."""
     from PIL import Image
@@ -356,7 +365,9 @@ def page_empty(models: Path, broken) -> None:
 def show_broken(broken, current) -> None:
     for name, problem in broken:
         note = " `models/current` points at it; showing the newest complete run instead." if name == current else ""
-        st.warning(f"Skipped run folder `{name}`: {problem}.{note}", icon="⚠️")
+        hint = f" Continue it with `python -m train --resume {name}`." if problem.startswith("failed") else ""
+        st.warning(f"{'Failed run' if problem.startswith('failed') else 'Skipped run folder'} `{name}`: "
+                   f"{problem}.{note}{hint}", icon="⚠️")
 
 
 def section_overview(run: Run) -> None:
@@ -756,7 +767,8 @@ def tfjs_problem() -> str | None:
         return f"`train.tfjs_node` cannot be used ({type(e).__name__}: {e})"
 
 
-@st.cache_data(show_spinner="Running model.keras and the TF.js bundles (in Node.js) on the test pictures ...")
+@st.cache_data(show_spinner="Running model.keras and the TF.js bundles (in Node.js) on the test pictures ...",
+               max_entries=8)
 def tfjs_agreement(run_id: str, run_dir: str, _stamp: str, folders: tuple[str, ...]) -> dict:
     """model.keras now (train.predict) against each TF.js bundle in real TF.js (train.export.check_bundles)
     on the run's test pictures that can still be read."""

@@ -464,20 +464,30 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def log(msg) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def real_items(data: Path, group_pattern: str, per_class: int | None = None):
+    """-> (class names, items) of the pictures in data (all in one split: the benchmarks make their
+    own), or about per_class pictures of each class (whole groups) for smoke runs; None after printing
+    the one-line error when the folder cannot be used."""
     from train.data import DataError, discover
 
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
-
     try:
-        class_names, items, skipped = discover(args.data, (1.0, 0.0, 0.0), args.group_pattern)
+        class_names, items, _ = discover(data, (1.0, 0.0, 0.0), group_pattern)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
+        return None
+    return class_names, (subset(items, per_class, 0, group_pattern) if per_class else items)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    found = real_items(args.data, args.group_pattern, 24 if args.quick else None)
+    if found is None:
         return 2
-    if args.quick:
-        items = subset(items, 24, 0, args.group_pattern)
+    class_names, items = found
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     log(f"{args.data}: {len(items)} pictures, classes {class_names}; archs {archs}; "
         f"{args.seeds} seed(s) x {args.folds} folds")

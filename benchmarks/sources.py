@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.realdata import DEFAULT_DATA, GROUP_PATTERN, fmt, quiet, source_of, subset
+from benchmarks.realdata import DEFAULT_DATA, GROUP_PATTERN, fmt, log, quiet, real_items, source_of
 
 VARIANTS = {
     "lite0 (default)": "",
@@ -196,18 +196,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from train.data import DataError, discover
-
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    try:
-        class_names, items, _ = discover(args.data, (1.0, 0.0, 0.0), args.group_pattern)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+    found = real_items(args.data, args.group_pattern, 16 if args.quick else None)
+    if found is None:
         return 2
-    if args.quick:
-        items = subset(items, 16, 0, args.group_pattern)
+    class_names, items = found
     t0 = time.time()
     log(f"{args.data}: {len(items)} pictures, {len({source_of(it.path) for it in items})} sources; "
         f"variants: {', '.join(args.variants)}")

@@ -42,7 +42,7 @@ def tiny_models(tmp_path_factory, tiny_data) -> Path:
     # float32 served bundle: the browser tests hold the page to model.keras at 1e-3, which is exact
     # arithmetic; the quantized default is covered by test_quantized_bundle_is_served_and_measured.
     common = ["--data", str(tiny_data), "--models", str(models), "--static-site", str(site),
-              "--epochs", "2", "--seed", "3", "--batch-size", "16", "--quantize", "float32"]
+              "--epochs", "2", "--seed", "3", "--batch-size", "16", "--quantize", "float32", "--force"]
     assert main(common + ["--arch", "rendernet2017", "--image-size", "64", "--run-id", "tiny-rendernet2017"]) == 0
     assert main(common + ["--arch", "tracenet", "--image-size", "32", "--grid", "2",
                           "--run-id", "tiny-tracenet"]) == 0
@@ -59,6 +59,27 @@ def lite0_run(tmp_path_factory, tiny_data) -> Path:
     assert main(["--data", str(tiny_data), "--models", str(base / "models"), "--static-site", str(base / "site"),
                  "--run-id", "tiny-lite0", "--seed", "2"]) == 0
     return base / "models" / "runs" / "tiny-lite0"
+
+
+@pytest.fixture(scope="session")
+def three_class_run(tmp_path_factory, tiny_data) -> Path:
+    """A default-recipe run on three classes: the tiny photos and renders, and "sketch": the renders
+    as grey line drawings (PIL's edge filter)."""
+    from PIL import Image, ImageFilter, ImageOps
+
+    from train.__main__ import main
+
+    base = tmp_path_factory.mktemp("three")
+    data = base / "data"
+    for cls in ("photo", "render"):
+        shutil.copytree(tiny_data / cls, data / cls)
+    (data / "sketch").mkdir()
+    for p in sorted((tiny_data / "render").iterdir()):
+        edges = ImageOps.invert(Image.open(p).convert("L").filter(ImageFilter.FIND_EDGES))
+        edges.convert("RGB").save(data / "sketch" / f"{p.stem}.png")
+    assert main(["--data", str(data), "--models", str(base / "models"), "--static-site", "",
+                 "--run-id", "three", "--quantize", "float32"]) == 0
+    return base / "models" / "runs" / "three"
 
 
 @pytest.fixture(scope="session")

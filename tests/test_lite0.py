@@ -163,3 +163,24 @@ def test_predict_gives_verdicts_and_too_small_pictures(tmp_path, lite0_run, tiny
         assert TOO_SMALL in table[name]["error"] and name in table[name]["error"]
     judged = [r for n, r in table.items() if n not in ("dot.png", "strip.png")]
     assert len(judged) == 3 and all(r["verdict"] in ("photo", "render", UNSURE) for r in judged)
+
+
+def test_three_classes_end_to_end(three_class_run, tmp_path):
+    """Nothing assumes two classes: metrics, the TF.js bundle, predictions and train.predict."""
+    m = json.loads((three_class_run / "metrics.json").read_text())
+    assert m["class_names"] == ["photo", "render", "sketch"] and m["threshold"] is None
+    assert np.array(m["test"]["confusion_matrix"]).shape == (3, 3) and "roc_auc" not in m["test"]
+    assert m["test"]["accuracy"] >= 0.6
+    header = list(rows(three_class_run / "predictions.csv")[0])
+    assert header[-3:] == ["p_photo", "p_render", "p_sketch"]
+    out = tmp_path / "out.csv"
+    pictures = [r["path"] for r in rows(three_class_run / "predictions.csv")][:4]
+    assert predict_main(pictures + ["--run", str(three_class_run), "--csv", str(out)]) == 0
+    got = rows(out)
+    assert list(got[0])[3:6] == ["p_photo", "p_render", "p_sketch"] and len(got) == 4
+    assert all(abs(sum(float(r[f"p_{c}"]) for c in ("photo", "render", "sketch")) - 1) < 1e-4 for r in got)
+    from train.tfjs_node import missing
+
+    if missing():
+        pytest.skip(f"TF.js not installed: {missing()}")
+    assert m["tfjs_check"]["tfjs"]["agreement_with_keras"] == 1.0 and m["tfjs_check"]["tfjs"]["max_abs_diff"] < 1e-4

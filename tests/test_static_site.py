@@ -332,6 +332,27 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
 
 
 @needs_browser
+def test_three_classes_three_bars(browser, tmp_path, three_class_run, tiny_data):
+    model_dir = site_model_from_run(three_class_run, tmp_path / "model")
+    server = Server(make_site(tmp_path / "site", model_dir))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        pictures = sorted((tiny_data / "render").glob("*"))[:2] + sorted((tiny_data / "photo").glob("*"))[:1]
+        got = visit.classify(pictures)
+        spec, expected, _ = python_answers(three_class_run, {p.name: p for p in pictures})
+        assert list(spec.class_names) == ["photo", "render", "sketch"]
+        for name, r in got.items():
+            assert r["status"] == "done" and len(r["probs"]) == 3
+            np.testing.assert_allclose(r["probs"], expected[name], atol=1e-3)
+        assert visit.page.locator(".card.done .bars li").count() == 3 * len(pictures)
+        assert "photo · render · sketch" in visit.page.inner_text("#model-info")
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
 def test_phone_layout_keyboard_and_announcements(browser, tmp_path, tiny_site_model, pictures, artifacts_dir):
     server = Server(make_site(tmp_path / "site", tiny_site_model))
     visit = Visit(browser, server.origin, viewport=(390, 844), is_mobile=True, has_touch=True, device_scale_factor=2)

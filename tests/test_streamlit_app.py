@@ -336,27 +336,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_from_procfile(models: Path, tmp_path: Path):
+    """The app started exactly as the Procfile's web line says (a shell, $PORT set by the "platform");
+    -> (process, url, log path) once it answers its health check."""
+    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
+    port = free_port()
+    env = {**os.environ, ENV: str(models), "PORT": str(port), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    log_path = tmp_path / "streamlit.log"
+    log = open(log_path, "w")
+    server = subprocess.Popen(["bash", "-c", f"exec {line.split(':', 1)[1].strip()}"], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return server, url, log_path
+        except OSError:
+            pass
+        if server.poll() is not None or time.time() > deadline:
+            server.kill()
+            raise AssertionError(f"the Procfile's command did not serve the app: {log_path.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+def stop(server) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (bash setup.sh --test installs it)")
 def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts_dir, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
-    port = free_port()
-    env = {**os.environ, ENV: str(tiny_models), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(tmp_path / "streamlit.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server, url, _ = start_from_procfile(tiny_models, tmp_path)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, (tmp_path / "streamlit.log").read_text()
-            assert time.time() < deadline, "streamlit did not answer within 60 s"
-            time.sleep(0.3)
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
                 "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
@@ -396,15 +413,42 @@ def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts
             finally:
                 browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop(server)
 
 
-def test_procfile_runs_the_app_headless_on_port():
-    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
-    assert "streamlit run streamlit_app.py" in line
-    assert "--server.port $PORT" in line and "--server.headless true" in line and "--server.address 0.0.0.0" in line
+def test_procfile_serves_the_app_on_the_platform_port(tiny_models, tmp_path):
+    """The Procfile's own command, with $PORT as a platform sets it, serves the app headless there."""
+    server, url, _ = start_from_procfile(tiny_models, tmp_path)
+    try:
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert "<title>streamlit</title>" in page.lower()  # the app's page, on the port the platform gave
+    finally:
+        stop(server)
+
+
+# ---------------------------------------------------------------- run states, three classes
+
+
+def test_states_and_three_classes(monkeypatch, tmp_path, models_copy, three_class_run):
+    """Each run's state in the picker (current, candidate, demo); failed runs listed with how to go
+    on; a three-class run gets a 3x3 confusion matrix."""
+    shutil.copytree(three_class_run, models_copy / "runs" / "three")
+    demo = models_copy / "runs" / "tiny-rendernet2017"
+    m = load(demo)
+    m["data"]["synthetic"] = True
+    (demo / "metrics.json").write_text(json.dumps(m))
+    failed = models_copy / "runs" / "stopped"
+    failed.mkdir()
+    (failed / "failed.json").write_text(json.dumps({"stage": "export", "reason": "OSError: disk full"}))
+    at = app(monkeypatch, models_copy)
+    options = at.sidebar.selectbox(key="run").options
+    assert "tiny-tracenet (current) · tracenet" in options and "three (candidate) · lite0" in options
+    assert "tiny-rendernet2017 (candidate, demo) · rendernet2017" in options
+    warning = next(w.value for w in at.warning if "stopped" in w.value)
+    assert "Failed run" in warning and "disk full" in warning and "--resume stopped" in warning
+    at.sidebar.selectbox(key="run").set_value("three").run()
+    at.sidebar.radio(key="section").set_value("Confusion & examples").run()
+    assert not at.exception
+    cm = confusion_frame(at)
+    assert cm.shape == (3, 3) and list(cm.columns) == ["photo", "render", "sketch"]
+    assert cm.to_numpy().sum() == load(three_class_run)["test"]["n"]

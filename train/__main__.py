@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import sys
 import time
 import warnings
@@ -106,11 +107,25 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(metrics.json tfjs_check measures each). Default: mixed for lite0 (3.4 MB instead of "
                         "6), float16 for the others")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--static-site", type=Path, default=Path("static_site"),
-                   help="static site whose model/ folder is refreshed from the new run ('' to skip)")
+    p.add_argument("--static-site", type=Path, default=None,
+                   help="static site whose model/ follows the current run ('' for none; default: static_site/ "
+                        "when the models folder is models/, none otherwise)")
+    p.add_argument("--demo", action="store_true",
+                   help="train on the synthetic demo data set (generated once). Without data/ and without any "
+                        "run on real pictures, the demo runs anyway; once one exists, only when asked")
+    p.add_argument("--force", action="store_true",
+                   help="make the new run current even if it does worse than the current one on the pictures "
+                        "both scored, or is a demo run replacing a run on real pictures")
+    p.add_argument("--resume", metavar="RUN", default=None,
+                   help="continue a failed run (same arguments; saved weights or features are reused)")
+    p.add_argument("--init-from", metavar="RUN", default=None,
+                   help="start from an earlier run ('current' or a run id): lite0 reuses its picture features "
+                        "(only new or changed pictures are computed), the Keras-trained archs its weights")
     p.add_argument("--demo-per-class", type=int, default=1000, help="demo data: pictures per class")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: time stamp + arch)")
     args = p.parse_args(argv)
+    if args.run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.run_id):
+        p.error(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only")
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for the report's command line
     try:
         parts = [float(x) for x in args.split.split("/")]
@@ -142,13 +157,39 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        if args.resume:
+            return resume(args)
         return train(args)
     except (data_lib.DataError, runs.RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
 
-def train(args) -> int:
+def resume(args) -> int:
+    """--resume RUN: the failed run's own arguments again, into its own folder (weights or features
+    it saved are reused)."""
+    folder = args.models / "runs" / args.resume
+    try:
+        saved = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise runs.RunError(f"{folder / CONFIG_FILE}: cannot read the run's arguments ({e})") from None
+    again = parse_args(saved["argv"] + ["--run-id", args.resume, "--models", str(args.models)])
+    again.argv = saved["argv"]
+    again.force = again.force or args.force
+    staging = runs.reopen(args.models, args.resume)
+    print(f"resuming {args.resume} ({runs.read_failed(staging) or {}}) ...".replace("{}", "").strip(), flush=True)
+    return train(again, staging=staging)
+
+
+CONFIG_FILE = "config.json"  # the arguments a run was started with (for --resume)
+FEATURES_FILE = "features.npz"  # lite0: the picture features (for --resume and --init-from)
+CHECKPOINT_FILE = "checkpoint.weights.h5"  # Keras-trained archs: the weights after the last epoch
+
+
+def train(args, staging: Path | None = None) -> int:
+    """Train, evaluate, export; then the run becomes current if it passes the quality gate (runs.py).
+    Whatever stops it after the data is read leaves the run folder as a *failed* run, with what it
+    had done (weights, features, log) and failed.json saying why."""
     t_start = time.time()
     data_dir, synthetic = prepare_data(args)
     t_data = time.time()  # demo data generation, when there was any, is not part of the scan
@@ -158,18 +199,65 @@ def train(args) -> int:
           + (f"; {len(skipped)} files skipped" if skipped else ""))
     if not any(it.split == "train" for it in items):
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
+    spec, positive = make_spec(args, class_names)
+    init = resolve_init(args, spec)
     t_scanned = time.time()
 
+    run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"
+    staging = staging or runs.staging_dir(args.models, run_id)
+    runs.write_json(staging / CONFIG_FILE, {"argv": args.argv, "started": datetime.now(timezone.utc).isoformat()})
+    stage = "training"
+    try:
+        with Tee(staging / "train.log"):
+            final, metrics = run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic,
+                                        init, (t_start, t_data, t_scanned), lambda name: set_stage(name))
+    except KeyboardInterrupt:
+        failed = runs.mark_failed(staging, args.models, run_id, STAGE[0], "interrupted (Ctrl-C)")
+        print(f"\ninterrupted during {STAGE[0]}: run kept as failed in {failed}; continue it with "
+              f"`python -m train --resume {run_id}`", file=sys.stderr)
+        return 130
+    except (data_lib.DataError, runs.RunError) as e:
+        runs.mark_failed(staging, args.models, run_id, STAGE[0], str(e))
+        raise
+    except Exception as e:  # anything else: keep the run and the traceback, say it in one line
+        import traceback
+
+        (staging / "error.log").write_text(traceback.format_exc())
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+        failed = runs.mark_failed(staging, args.models, run_id, STAGE[0], reason)
+        hint = (f"finish it with `python -m train.export {run_id}`" if STAGE[0] == "export"
+                else f"continue it with `python -m train --resume {run_id}`")
+        print(f"error: run {run_id} failed during {STAGE[0]}: {reason} (details in {failed / 'error.log'}); "
+              f"{hint}", file=sys.stderr)
+        return 1
+    print_summary(final, metrics)
+    conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
+    return 0
+
+
+STAGE = ["training"]  # where the run is, for the failure message
+
+
+def set_stage(name: str) -> None:
+    STAGE[0] = name
+
+
+def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic, init, times, stage):
+    """The work of one run, in its staging folder; -> (finished run folder, metrics)."""
     from .evaluate import by_slice, by_source, evaluate
-    from .export import check_bundles, copy_to_static_site, export_tfjs, folder_bytes
+    from .export import export_run, folder_bytes
     from .predict import predict_files
 
-    spec, positive = make_spec(args, class_names)
+    t_start, t_data, t_scanned = times
+    class_names = list(spec.class_names)
+    stage("training")
     failures = data_lib.DecodeFailures()
-    model, spec, history, fit_stats = train_model(args, spec, items, failures)
+    model, spec, history, fit_stats = train_model(args, spec, items, failures, staging=staging, init=init)
     train_seconds = fit_stats["seconds"]
-    epochs_run = len(history.get("loss", []))
-    best_epoch = fit_stats.get("best_epoch")
+    # The trained model is kept before anything else can fail.
+    stage("evaluation")
+    inference_only(model).save(staging / "model.keras")
+    save_spec(spec, staging / SPEC_FILE)
 
     # Evaluate with exactly the prediction procedure the app and the page use (all views, voted).
     t_eval = time.time()
@@ -194,65 +282,98 @@ def train(args) -> int:
                 reports[split]["slices"] = by_slice([it.path for it in its], [it.label for it in its], p,
                                                     class_names, args.slices)
     eval_seconds = time.time() - t_eval
+    write_predictions(staging / "predictions.csv", scored, spec)
+    skipped_all = skipped + data_lib.unique_failures(failures)
+    metrics = {
+        "run_id": run_id,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m train " + " ".join(shlex.quote(a) for a in args.argv),
+        "arch": args.arch,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "class_names": class_names,
+        "positive_class": spec.positive_class,
+        "threshold": threshold,
+        "data": {"root": str(data_dir), "synthetic": synthetic,
+                 "counts": data_lib.counts(items, class_names),
+                 "skipped_count": len(skipped_all), "skipped": skipped_all,
+                 "class_weights": fit_stats.get("class_weights")},
+        "validation": reports["val"],
+        "test": reports["test"],
+        "history": history,
+        "epochs_run": len(history.get("loss", [])), "best_epoch": fit_stats.get("best_epoch"),
+        "training": {k: v for k, v in fit_stats.items() if k != "seconds"},
+        "unsure": fit_stats["unsure"],
+        "model": {"params": int(model.count_params()), "bytes": {"model.keras": folder_bytes(staging / "model.keras")}},
+        "timings": {"demo_data_s": round(t_data - t_start, 2), "scan_s": round(t_scanned - t_data, 2),
+                    "train_s": round(train_seconds, 2),
+                    "train_views_per_s": fit_stats.get("views_per_s"),
+                    "train_images_per_s": fit_stats["images_per_s"],
+                    "eval_s": round(eval_seconds, 2)},
+        "versions": versions(),
+    }
+    runs.write_json(staging / "metrics.json", metrics)
+    stage("export")
+    metrics = export_run(staging, model, spec, args.quantize)
+    metrics["timings"]["total_s"] = round(time.time() - t_start, 2)
+    runs.write_json(staging / "metrics.json", metrics)
+    return runs.finish(staging, args.models, run_id), metrics
 
-    run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"
-    staging = runs.staging_dir(args.models, run_id)
-    try:
-        t_export = time.time()
-        inference_only(model).save(staging / "model.keras")
-        save_spec(spec, staging / SPEC_FILE)
-        export_tfjs(model, staging / "tfjs")
-        served = "tfjs"
-        if args.quantize != "float32":
-            served = f"tfjs-{args.quantize}"
-            export_tfjs(model, staging / served, quantize=args.quantize)
-        export_seconds = time.time() - t_export
-        test_items, test_probs = scored["test"]
-        tfjs_check = check_bundles(staging, sorted({"tfjs", served}), spec, [it.path for it in test_items],
-                                   [it.label for it in test_items], test_probs)
-        write_predictions(staging / "predictions.csv", scored, spec)
-        skipped_all = skipped + data_lib.unique_failures(failures)
-        metrics = {
-            "run_id": run_id,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": "python -m train " + " ".join(shlex.quote(a) for a in args.argv),
-            "arch": args.arch,
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "class_names": class_names,
-            "positive_class": spec.positive_class,
-            "threshold": threshold,
-            "data": {"root": str(data_dir), "synthetic": synthetic,
-                     "counts": data_lib.counts(items, class_names),
-                     "skipped_count": len(skipped_all), "skipped": skipped_all,
-                     "class_weights": fit_stats.get("class_weights")},
-            "validation": reports["val"],
-            "test": reports["test"],
-            "history": history,
-            "epochs_run": epochs_run, "best_epoch": best_epoch,
-            "training": {k: v for k, v in fit_stats.items() if k != "seconds"},
-            "unsure": fit_stats["unsure"],
-            "model": {"params": int(model.count_params()), "served_tfjs": served,
-                      "bytes": {"model.keras": folder_bytes(staging / "model.keras"),
-                                **{d.name: folder_bytes(d) for d in sorted(staging.glob("tfjs*"))}}},
-            "timings": {"demo_data_s": round(t_data - t_start, 2), "scan_s": round(t_scanned - t_data, 2), "train_s": round(train_seconds, 2),
-                        "train_views_per_s": fit_stats.get("views_per_s"),
-                        "train_images_per_s": fit_stats["images_per_s"],
-                        "eval_s": round(eval_seconds, 2), "export_s": round(export_seconds, 2),
-                        "total_s": round(time.time() - t_start, 2)},
-            "tfjs_check": tfjs_check,
-            "versions": versions(),
-        }
-        runs.write_json(staging / "metrics.json", metrics)
-        final = runs.publish(staging, args.models, run_id)
-    except BaseException:
-        import shutil
 
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if str(args.static_site) not in ("", "."):
-        copy_to_static_site(final, args.static_site / "model", [SPEC_FILE, "metrics.json"], tfjs_dir=served)
-    print_summary(final, metrics)
-    return 0
+def conclude(models: Path, final: Path, site: Path | None, force: bool) -> None:
+    """The quality gate: the finished run becomes current (and the page's model), or stays a candidate."""
+    ok, why = (True, "--force") if force else runs.gate(models, final)
+    if ok:
+        runs.promote(models, final.name, site, why=why)
+        print(f"{final.name} is now current ({why})" + (f"; {site / 'model'} refreshed" if site else ""))
+    else:
+        print(f"{final.name} kept as a candidate, not current: {why}. "
+              f"Make it current with `python -m train.runs promote {final.name}`")
+
+
+class Tee:
+    """Everything printed while training also goes to the run's log file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.file = open(self.path, "a", buffering=1)
+        self.saved = sys.stdout
+        outer = self
+
+        class Both:
+            def write(self, text):
+                outer.file.write(text)
+                return outer.saved.write(text)
+
+            def flush(self):
+                outer.file.flush()
+                outer.saved.flush()
+
+            def __getattr__(self, name):
+                return getattr(outer.saved, name)
+
+        sys.stdout = Both()
+        return self
+
+    def __exit__(self, *exc):
+        sys.stdout = self.saved
+        self.file.close()
+        return False
+
+
+def resolve_init(args, spec: Spec) -> Path | None:
+    """--init-from: the earlier run folder to start from, checked usable with this spec; or None."""
+    if not args.init_from:
+        return None
+    run = runs.resolve(args.models, None if args.init_from == "current" else args.init_from)
+    m = runs.load_metrics(run)
+    if m.get("arch") != args.arch:
+        raise data_lib.DataError(f"--init-from {args.init_from}: that run is {m.get('arch')}, not {args.arch}")
+    if args.arch != "lite0" and m.get("class_names") != list(spec.class_names):
+        raise data_lib.DataError(f"--init-from {args.init_from}: its classes {m.get('class_names')} differ from "
+                                 f"{list(spec.class_names)}")
+    return run
 
 
 def make_spec(args, class_names) -> tuple[Spec, int | None]:
@@ -272,21 +393,31 @@ def make_spec(args, class_names) -> tuple[Spec, int | None]:
     return spec, positive
 
 
-def train_model(args, spec: Spec, items, failures, cache: dict | None = None):
+def train_model(args, spec: Spec, items, failures, cache: dict | None = None, staging: Path | None = None,
+                init: Path | None = None):
     """Fit args.arch on the items' training split, calibrate it on pictures it was not trained on
     (train/calibrate.py) and choose its "unsure" level there. -> (model, spec with its unsure level,
     history {metric: [per epoch]} (empty for lite0), stats). What `python -m train` and the
-    benchmarks both run (`cache`: see frozen.embed)."""
+    benchmarks both run. `cache`: see frozen.embed. `staging`: the run folder, where lite0 keeps its
+    features and the Keras-trained archs their weights after every epoch (reused when resumed). `init`:
+    an earlier run to start from (--init-from)."""
     from . import calibrate
     from .predict import predict_files
 
     if args.arch == "lite0":
         from . import frozen
 
-        model, stats, (cal_probs, cal_labels) = frozen.fit(args, spec, items, failures, cache=cache)
+        if cache is None:
+            cache = {}
+            for source in (init, staging):  # an earlier run's features, then this run's own (resume)
+                if source is not None:
+                    cache.update(frozen.load_cache(source / FEATURES_FILE))
+        model, stats, (cal_probs, cal_labels) = frozen.fit(
+            args, spec, items, failures, cache=cache,
+            save_cache=(lambda c: frozen.save_cache(c, staging / FEATURES_FILE)) if staging else None)
         history = {}
     else:
-        model, history, stats = fit(args, spec, items, failures)
+        model, history, stats = fit(args, spec, items, failures, staging=staging, init=init)
         val = [it for it in items if it.split == "val"]
         probs, errors = predict_files(model, spec, [it.path for it in val])
         keep = [i for i, e in enumerate(errors) if e is None]
@@ -299,9 +430,11 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None):
     return model, dataclasses.replace(spec, unsure_below=stats["unsure"]["unsure_below"]), history, stats
 
 
-def fit(args, spec: Spec, items, failures) -> tuple:
+def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Path | None = None) -> tuple:
     """Build and train args.arch (trained end to end by Keras) on the items' train split (val split for
-    early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats)."""
+    early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats). With a
+    staging folder the weights are saved there after every epoch, and taken up again on resume; with
+    `init`, training starts from that run's weights."""
     import keras
 
     from . import model as model_lib
@@ -309,6 +442,15 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     keras.utils.set_random_seed(args.seed)
     class_names = spec.class_names
     model = model_lib.build(args.arch, spec.input_size, len(class_names))
+    initial_epoch = 0
+    checkpoint = staging / CHECKPOINT_FILE if staging else None
+    if checkpoint is not None and checkpoint.is_file():
+        model.load_weights(checkpoint)
+        initial_epoch = int(json.loads((staging / "checkpoint.json").read_text())["epochs_done"])
+        print(f"resumed from the weights after epoch {initial_epoch}")
+    elif init is not None:
+        model.set_weights(runs.load_run_model(init)[1].get_weights())
+        print(f"starting from the weights of {init.name}")
     n_train = sum(it.split == "train" for it in items)
     per_image = crops_per_image(args, n_train) if spec.view == "crops" else 1
     # An epoch: every training picture per_image times (crops view); whole view: few pictures are
@@ -332,11 +474,14 @@ def fit(args, spec: Spec, items, failures) -> tuple:
     if weights:
         print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
     callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
+    if checkpoint is not None:
+        callbacks.append(model_lib.EpochCheckpoint(checkpoint, staging / "checkpoint.json", initial_epoch))
     # The training stream is endless; only the validation pass (unknown length: bad files are filtered
     # out as it goes) ends by running out, which Keras reports with a misleading warning.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     t_fit = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=max(epochs, initial_epoch + 1),
+                        initial_epoch=initial_epoch, steps_per_epoch=steps,
                         class_weight=weights, callbacks=callbacks, shuffle=False,
                         verbose=2 if os.environ.get("CI") else 1)
     seconds = time.time() - t_fit
@@ -350,17 +495,28 @@ def fit(args, spec: Spec, items, failures) -> tuple:
 
 
 def prepare_data(args) -> tuple[Path, bool]:
-    """The data folder to train on; generates (once) the synthetic demo set when data/ is absent."""
-    if args.data.exists() or args.data != DEFAULT_DATA:
-        return args.data, False
+    """The data folder to train on, and whether it is the synthetic demo set (generated once). The demo
+    runs when asked (--demo), or when there is no data/ and no run on real pictures yet; once one
+    exists, a missing data/ is an error (a wrong directory or an unmounted volume must not quietly
+    train a demo)."""
+    if not args.demo:
+        if args.data.exists() or args.data != DEFAULT_DATA:
+            return args.data, False
+        real = [r.name for r in runs.list_runs(args.models)[0] if not runs.is_demo(r)]
+        if real:
+            raise data_lib.DataError(f"{args.data}: data folder not found, and {args.models} holds runs trained on "
+                                     f"real pictures ({real[0]}...): give --data DIR, or --demo for the synthetic demo")
     from .demo_data import make_demo_dataset
 
     demo = args.models / "demo-data" / f"seed{args.seed}-n{args.demo_per_class}"
     if not demo.is_dir():
-        print(f"no {DEFAULT_DATA}/ folder: generating a SYNTHETIC demo data set (render vs photo, "
-              f"{args.demo_per_class} pictures per class) in {demo} ...", flush=True)
+        print(f"{'--demo' if args.demo else f'no {DEFAULT_DATA}/ folder'}: generating a SYNTHETIC demo data set "
+              f"(render vs photo, {args.demo_per_class} pictures per class) in {demo} ...", flush=True)
         demo.parent.mkdir(parents=True, exist_ok=True)
-        summary = make_demo_dataset(demo, n_per_class=args.demo_per_class, seed=args.seed)
+        tmp = demo.with_name(f".{demo.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        summary = make_demo_dataset(tmp, n_per_class=args.demo_per_class, seed=args.seed)
+        tmp.rename(demo)  # complete or absent: an interrupted generation is started again
         print(f"demo data ready in {summary.get('seconds', 0):.1f} s. These pictures are synthetic: put real "
               f"pictures in {DEFAULT_DATA}/<class>/ to train a useful model.", flush=True)
     return demo, True
@@ -415,19 +571,22 @@ def versions() -> dict:
 
 def print_summary(run_dir: Path, m: dict) -> None:
     t = m["test"]
-    print(f"\nrun {m['run_id']} -> {run_dir} (now models/current)")
+    print(f"\nrun {m['run_id']} -> {run_dir}")
     if t:
         line = f"test: accuracy {t['accuracy']:.3f}, balanced accuracy {t['balanced_accuracy']:.3f}"
         if t.get("roc_auc") is not None:
             line += f", ROC AUC {t['roc_auc']:.3f}"
         print(line + f" on {t['n']} pictures")
-        sure = t["when_sure"]
-        if sure["unsure_below"] is not None:
+        sure = t.get("when_sure") or {}
+        if sure.get("unsure_below") is not None and sure.get("accuracy") is not None:
             print(f"when sure (largest probability >= {sure['unsure_below']:.3f}): accuracy {sure['accuracy']:.3f} "
                   f"on {sure['coverage']:.0%} of the test pictures; the rest are answered \"unsure\"")
+        elif sure.get("unsure_below") is not None:
+            print(f"unsure on every test picture (the model answers only at probability >= {sure['unsure_below']:.3f})")
     b = m["model"]["bytes"]
     print(f"model: {m['model']['params']:,} parameters; " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in b.items()))
-    print(f"time: {m['timings']['total_s']:.0f} s total, training {m['timings']['train_images_per_s']:.0f} pictures/s")
+    speed = m['timings']['train_images_per_s']
+    print(f"time: {m['timings']['total_s']:.0f} s total" + (f", training {speed:.0f} pictures/s" if speed else ""))
     if m["data"]["skipped_count"]:
         print(f"skipped {m['data']['skipped_count']} unreadable files (listed in metrics.json)")
 

@@ -80,8 +80,8 @@ def split_of(key: str, fractions: tuple[float, float, float]) -> str:
 def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = None):
     """-> (class_names, items, skipped). Raises DataError for a layout that cannot be trained on.
 
-    Headers are read here (cheap: no pixel decoding) so that non-pictures are skipped up front and an
-    absurd picture stops the run before anything is written. Truncated files are caught later, at decode.
+    Headers are read here (cheap: no pixel decoding) so that non-pictures and absurd pictures
+    (decompression bombs) are skipped up front, named. Truncated files are caught later, at decode.
     """
     root = Path(root)
     if not root.is_dir():
@@ -111,21 +111,21 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
 
 
 def read_header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """-> ((width, height), None) for a usable picture header, or (None, one-line reason).
-    Raises DataError for a bomb. Reads no pixels."""
+    """-> ((width, height), None) for a usable picture header, or (None, one-line reason). Reads no
+    pixels."""
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         return None, f"{path}: skipped, not a picture extension ({', '.join(IMAGE_EXTENSIONS)})"
     try:
         with Image.open(path) as im:
             w, h = im.size
     except Image.DecompressionBombError:
-        raise DataError(f"{path}: absurd picture size, over {MAX_PIXELS:,} pixels (decompression bomb)") from None
+        return None, f"{path}: skipped, absurd picture size over {MAX_PIXELS:,} pixels (decompression bomb)"
     except UnidentifiedImageError:
         return None, f"{path}: skipped, not a picture Pillow can read"
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         return None, f"{path}: skipped, corrupt picture ({e})"
     if w * h > MAX_PIXELS:
-        raise DataError(f"{path}: absurd picture size {w}x{h}, over {MAX_PIXELS:,} pixels (decompression bomb)")
+        return None, f"{path}: skipped, absurd picture size {w}x{h}, over {MAX_PIXELS:,} pixels (decompression bomb)"
     if w < 1 or h < 1:
         return None, f"{path}: skipped, empty picture"
     return (w, h), None

@@ -1,10 +1,18 @@
-"""Keras model -> TF.js graph model.
+"""Keras model -> TF.js graph model; and `python -m train.export RUN`, which (re)does a run's export.
 
 TF.js 4.22 cannot load the layers-model JSON written for Keras 3 models, so the route is: SavedModel
 (`model.export`) then the tensorflowjs SavedModel converter; the page loads it with tf.loadGraphModel.
+
+    python -m train.export RUN [--models DIR] [--force]
+
+finishes a run that failed while exporting (or re-exports a complete one): the TF.js bundles from its
+model.keras, measured in TF.js on its test pictures, then the quality gate as `python -m train` does.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +32,8 @@ QUANTIZATIONS = {
 def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
     """Write a TF.js graph model (model.json + weight shards) to out_dir; weights stored as
     `quantize` (QUANTIZATIONS: the converter's weight quantization, dequantized at load)."""
-    from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
+    with contextlib.redirect_stdout(io.StringIO()):  # its import prints a banner for another library
+        from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
 
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
@@ -32,10 +41,11 @@ def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
     with tempfile.TemporaryDirectory(prefix="savedmodel-") as tmp:
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
-        convert_tf_saved_model(
-            str(saved), str(out_dir), signature_def="serving_default", saved_model_tags="serve",
-            quantization_dtype_map=QUANTIZATIONS[quantize],
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # the converter prints an IPython object
+            convert_tf_saved_model(
+                str(saved), str(out_dir), signature_def="serving_default", saved_model_tags="serve",
+                quantization_dtype_map=QUANTIZATIONS[quantize],
+            )
     return out_dir
 
 
@@ -46,33 +56,33 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def replace_dir(src: Path, dst: Path) -> None:
-    """Put folder src at dst, replacing what was there with two renames (never a half-written dst)."""
-    dst = Path(dst)
-    old = dst.with_name(f".{dst.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if dst.exists():
-        dst.rename(old)
-    Path(src).rename(dst)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def copy_to_static_site(run_dir: Path, site_model_dir: Path, files: list[str], tfjs_dir: str = "tfjs") -> None:
-    """Refresh the static page's model folder from a run: the TF.js graph model plus the listed files."""
+    """Point the static page's model folder at a run: its TF.js graph model plus the listed files, copied
+    into a new hidden folder beside it, then `model` (a symlink) switched to it in one atomic rename, so
+    a visitor never sees half of one run and half of another, or no model at all. Older copies go."""
     site_model_dir = Path(site_model_dir)
-    site_model_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".model-", dir=site_model_dir.parent))
+    parent = site_model_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    version = Path(tempfile.mkdtemp(prefix=f".{site_model_dir.name}-{Path(run_dir).name}-", dir=parent))
     try:
         for f in Path(run_dir, tfjs_dir).iterdir():
-            shutil.copy(f, staging / f.name)  # fresh dates: hosts and CDNs revalidate by them
+            shutil.copy(f, version / f.name)  # fresh dates: hosts and CDNs revalidate by them
         for name in files:
-            shutil.copy(Path(run_dir, name), staging / name)
-        replace_dir(staging, site_model_dir)
+            shutil.copy(Path(run_dir, name), version / name)
+        os.chmod(version, 0o755)  # mkdtemp makes it private; a web server must read it
+        if site_model_dir.is_dir() and not site_model_dir.is_symlink():  # a copy made before links were used
+            site_model_dir.rename(parent / f".{site_model_dir.name}-replaced")
+        link = parent / f".{site_model_dir.name}.link.tmp"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(version.name)
+        os.replace(link, site_model_dir)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(version, ignore_errors=True)
         raise
+    for old in parent.glob(f".{site_model_dir.name}-*"):
+        if old != version and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_probs, limit: int = 300) -> dict:
@@ -103,3 +113,95 @@ def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_
             "max_abs_diff": float(np.abs(probs - keras_probs).max()),
         }
     return out
+
+
+def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
+    """A run folder's TF.js bundles (float32 `tfjs/` and the served `tfjs-<quantize>/`), measured in
+    TF.js on its test pictures (predictions.csv); metrics.json's model and tfjs_check parts filled in.
+    -> the updated metrics (also written)."""
+    import csv
+    import json
+    import time
+
+    import numpy as np
+
+    from . import runs
+
+    run_dir = Path(run_dir)
+    t0 = time.time()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
+    for name, q in (("tfjs", "float32"), (served, quantize)):
+        if name == "tfjs" or served != "tfjs":
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+            export_tfjs(model, run_dir / name, quantize=q)
+    export_seconds = time.time() - t0
+    with open(run_dir / "predictions.csv", newline="") as f:
+        test = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    names = list(spec.class_names)
+    probs = np.array([[float(r[f"p_{c}"]) for c in names] for r in test]).reshape(len(test), len(names))
+    check = check_bundles(run_dir, sorted({"tfjs", served}), spec, [r["path"] for r in test],
+                          [names.index(r["true_class"]) for r in test], probs)
+    metrics["model"] = {**metrics.get("model", {}), "served_tfjs": served, "quantize": quantize,
+                        "bytes": {"model.keras": folder_bytes(run_dir / "model.keras"),
+                                  **{d.name: folder_bytes(d) for d in sorted(run_dir.glob("tfjs*"))}}}
+    metrics["tfjs_check"] = check
+    metrics.setdefault("timings", {})["export_s"] = round(export_seconds, 2)
+    runs.write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+    import sys
+
+    from . import runs
+    from .__main__ import conclude
+    from .preprocess import SPEC_FILE, load_spec
+
+    p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[-1].strip())
+    p.add_argument("run", help="run id (a failed run, or a complete one to export again)")
+    p.add_argument("--models", type=Path, default=runs.DEFAULT_MODELS, help="models folder (default: models/)")
+    p.add_argument("--quantize", choices=list(QUANTIZATIONS), default=None,
+                   help="served bundle's weights (default: what the run used)")
+    p.add_argument("--static-site", type=Path, default=None, help="as for python -m train")
+    p.add_argument("--force", action="store_true", help="make it current whatever the quality gate says")
+    args = p.parse_args(argv)
+    folder = args.models / "runs" / args.run
+    try:
+        failed = runs.read_failed(folder)
+        if failed is not None and failed.get("stage") not in ("export",):
+            raise runs.RunError(f"{folder}: failed during {failed.get('stage')}, before there was anything to "
+                                f"export; continue it with `python -m train --resume {args.run}`")
+        missing = [f for f in ("model.keras", SPEC_FILE, "metrics.json", "predictions.csv") if not (folder / f).is_file()]
+        if missing:
+            raise runs.RunError(f"{folder}: cannot export, missing {', '.join(missing)}")
+        metrics = json.loads((folder / "metrics.json").read_text())
+        quantize = args.quantize or metrics.get("model", {}).get("quantize") or metrics.get("config", {}).get("quantize") or "float16"
+        spec, model = runs.load_run_model(folder)
+        staging = runs.reopen(args.models, args.run) if failed is not None else folder
+        try:
+            export_run(staging, model, spec, quantize)
+        except KeyboardInterrupt:
+            if failed is not None:
+                runs.mark_failed(staging, args.models, args.run, "export", "interrupted (Ctrl-C)")
+            return 130
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            if failed is not None:
+                runs.mark_failed(staging, args.models, args.run, "export", reason)
+            print(f"error: export of {args.run} failed: {reason}", file=sys.stderr)
+            return 1
+        final = runs.finish(staging, args.models, args.run) if failed is not None else folder
+    except runs.RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {args.run}: " + ", ".join(f"{d.name} {folder_bytes(d) / 1024:.0f} KB"
+                                              for d in sorted(final.glob("tfjs*"))))
+    conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

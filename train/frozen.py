@@ -14,6 +14,7 @@ Standardization, head and calibration are affine maps: folded into the one Dense
 """
 from __future__ import annotations
 
+import os
 import re
 import time
 import warnings
@@ -42,7 +43,7 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
     if not items:
         return [], np.zeros((0, 1 + copies, dim), np.float32)
     run = compiled(features_model)
-    key = lambda it: (it.path, spec.view, spec.max_side, spec.input_size, spec.min_side)  # noqa: E731
+    key = lambda it: feature_key(it.path, spec)  # noqa: E731
     todo = [i for i, it in enumerate(items) if cache is None or copies or key(it) not in cache]
     found: dict[int, np.ndarray] = {}
     if todo:
@@ -64,6 +65,35 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
             kept.append(it)
             out.append(f)
     return kept, (np.stack(out).astype(np.float32) if out else np.zeros((0, 1 + copies, dim), np.float32))
+
+
+def feature_key(path: str, spec: Spec) -> str:
+    """What a picture's features depend on: the file (path, size, modification time) and the geometry."""
+    try:
+        st = os.stat(path)
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = "?"
+    return f"{path}|{stamp}|{spec.view}|{spec.max_side}|{spec.input_size}"
+
+
+def save_cache(cache: dict, path: Path) -> None:
+    """The clean-picture features, for --resume and --init-from (float16: half the bytes, and far more
+    precise than the head needs)."""
+    keys = sorted(cache)
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp.npz")
+    np.savez(tmp, keys=np.array(keys), features=np.stack([cache[k][0] for k in keys]).astype(np.float16)
+             if keys else np.zeros((0, 0), np.float16))
+    os.replace(tmp, path)
+
+
+def load_cache(path: Path) -> dict:
+    """{key: features [1, D]} saved by save_cache; {} when there is none (or it is unreadable)."""
+    try:
+        with np.load(path) as d:
+            return {str(k): f[None].astype(np.float32) for k, f in zip(d["keys"], d["features"])}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def sample_weights(labels, sources) -> np.ndarray:
@@ -155,7 +185,7 @@ def fit_head(X, labels, c_groups, cal_groups, weights, num_classes: int, seed: i
     return kernel, bias, oof, stats
 
 
-def fit(config, spec: Spec, items, failures, cache: dict | None = None):
+def fit(config, spec: Spec, items, failures, cache: dict | None = None, save_cache=None):
     """Features, head, calibration; -> (Keras model with the folded head, stats, calibrated
     probabilities and labels of the held-out pictures the calibration saw). See the module docstring."""
     import keras
@@ -173,9 +203,12 @@ def fit(config, spec: Spec, items, failures, cache: dict | None = None):
           f"features of {len(train)} training pictures x {1 + copies} views and {len(val)} validation pictures ...",
           flush=True)
     t0 = time.time()
+    reused = sum(feature_key(it.path, spec) in cache for it in train + val) if cache is not None else 0
     train, X = embed(features, train, spec, failures, copies=copies, seed=config.seed, cache=cache)
     val, Xv = embed(features, val, spec, failures, cache=cache)
     embed_seconds = time.time() - t0
+    if save_cache is not None and cache is not None:
+        save_cache(cache)
     labels = np.array([it.label for it in train])
     if len(np.unique(labels)) < num_classes:
         raise data_lib.DataError("the training split lacks a class after unreadable files were skipped")
@@ -204,6 +237,7 @@ def fit(config, spec: Spec, items, failures, cache: dict | None = None):
     head_stats["c_chosen_holding_out"] = "sources" if by_source else "groups"
     stats = {"seconds": seconds, "embed_s": round(embed_seconds, 2), "head_s": round(time.time() - t1, 2),
              "views_per_picture": 1 + copies, "head": head_stats,
-             "images_per_s": round(len(train) * (1 + copies) / max(embed_seconds, 1e-9), 1),
-             "calibration_pictures": int(len(cal_labels))}
+             "images_per_s": (round((len(train) + len(val) - reused) * (1 + copies) / embed_seconds, 1)
+                              if len(train) + len(val) > reused and embed_seconds > 0 else None),
+             "calibration_pictures": int(len(cal_labels)), "features_reused": int(reused)}
     return model, stats, (calibrate.softmax(calibrate.apply(cal_logits, a, c)), cal_labels)

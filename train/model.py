@@ -20,6 +20,23 @@ ARCHS = {
 }
 
 
+class EpochCheckpoint(keras.callbacks.Callback):
+    """The weights after every epoch (and how many epochs are done), so a stopped run resumes there."""
+
+    def __init__(self, weights_path, state_path, initial_epoch: int = 0):
+        super().__init__()
+        self.weights_path, self.state_path, self.done = weights_path, state_path, initial_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        import json
+        import os
+
+        tmp = self.weights_path.with_name(f".{self.weights_path.name}.tmp.weights.h5")
+        self.model.save_weights(tmp)
+        os.replace(tmp, self.weights_path)
+        self.state_path.write_text(json.dumps({"epochs_done": epoch + 1}) + "\n")
+
+
 def compiled(model: keras.Model):
     """model(x, training=False) as one TensorFlow graph for inputs of any batch and picture size: several
     times faster than calling the Keras model eagerly (one trace, kept on the model)."""

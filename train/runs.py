@@ -1,20 +1,50 @@
-"""Run folders: `models/runs/<run-id>/`, and `models/current`, a symlink switched atomically.
+"""Run folders, their states, the quality gate, and the commands to manage them.
 
-A run is written under `models/runs/.partial-<run-id>/` and renamed into place only when every artifact
-is there; only then does `current` move. A crash or Ctrl-C leaves at most a `.partial-*` folder, which
-nothing reads, and the previous current run untouched.
+    models/runs/<run-id>/       everything one run writes
+    models/runs/.partial-<id>/  a run being written (nothing reads it)
+    models/current -> runs/<id> the run train.predict, the app and the page use (a symlink, switched
+                                atomically), moved only by `promote`
+    models/history.jsonl        every promotion, oldest first (what `rollback` goes back along)
+
+States: **current**; **candidate** (complete, not current: it did not pass the quality gate, or was
+replaced since); **failed** (a run that stopped before it was complete: its folder keeps what was done,
+weights included, and `failed.json` says why; `python -m train --resume ID` continues it, `python -m
+train.export ID` finishes one that stopped while exporting). A run trained on the synthetic demo data is
+tagged **demo** whatever its state.
+
+Quality gate: a new run replaces the current one only if its balanced accuracy on the validation and
+test pictures both runs scored (the split is stable, so old pictures keep their split) is at least the
+current run's minus GATE_TOLERANCE, and a demo run never replaces a run trained on real pictures. Where
+they share fewer than GATE_MIN_PICTURES pictures there is nothing fair to compare and the new run wins.
+`--force` skips the gate.
+
+    python -m train.runs list | show RUN | promote RUN | rollback | prune [--keep N]
 """
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import math
 import os
 import shutil
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .preprocess import SPEC_FILE, Spec, load_spec
 
 REQUIRED_FILES = ("model.keras", "metrics.json", "predictions.csv", SPEC_FILE, "tfjs/model.json")
+FAILED_FILE = "failed.json"
+HISTORY_FILE = "history.jsonl"
+GATE_TOLERANCE = 0.01  # balanced accuracy, on the pictures both runs scored
+GATE_MIN_PICTURES = 20
+DEFAULT_MODELS = Path("models")
+DEFAULT_SITE = Path("static_site")
+
+
+class RunError(Exception):
+    """A run that cannot be used; the message names the folder and what is wrong."""
 
 
 def finite(obj):
@@ -29,14 +59,20 @@ def finite(obj):
 
 
 def write_json(path: Path, obj) -> None:
-    Path(path).write_text(json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
+    """JSON without NaN, written beside the target and renamed over it (never half-written)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
 
 
-class RunError(Exception):
-    """A run that cannot be used; the message names the folder and what is wrong."""
+# ---------------------------------------------------------------- folders and states
 
 
 def staging_dir(models_dir: Path, run_id: str) -> Path:
+    """A fresh `.partial-<id>` folder; refuses an id a run already has."""
+    if (Path(models_dir) / "runs" / run_id).exists():
+        raise RunError(f"{Path(models_dir) / 'runs' / run_id}: a run with this id exists; choose another --run-id")
     path = Path(models_dir) / "runs" / f".partial-{run_id}"
     if path.exists():
         shutil.rmtree(path)
@@ -44,24 +80,56 @@ def staging_dir(models_dir: Path, run_id: str) -> Path:
     return path
 
 
-def publish(staging: Path, models_dir: Path, run_id: str) -> Path:
-    """Move a complete run into place and point `current` at it (rename + symlink replace)."""
+def mark_failed(staging: Path, models_dir: Path, run_id: str, stage: str, reason: str) -> Path:
+    """Keep a run that stopped: failed.json says where and why; the folder moves to runs/<id>."""
+    write_json(staging / FAILED_FILE, {"stage": stage, "reason": reason,
+                                      "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    final = Path(models_dir) / "runs" / run_id
+    if final.exists():  # a resumed run: its folder was moved back to staging, so this is stale
+        shutil.rmtree(final)
+    staging.rename(final)
+    return final
+
+
+def reopen(models_dir: Path, run_id: str) -> Path:
+    """A failed run back into staging, to continue it (--resume, train.export)."""
+    final = Path(models_dir) / "runs" / run_id
+    failed = read_failed(final)
+    if failed is None:
+        raise RunError(f"{final}: not a failed run (only failed runs can be resumed)")
+    staging = Path(models_dir) / "runs" / f".partial-{run_id}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    final.rename(staging)
+    return staging
+
+
+def finish(staging: Path, models_dir: Path, run_id: str) -> Path:
+    """Move a complete run into place (not current yet: see `promote`)."""
+    (staging / FAILED_FILE).unlink(missing_ok=True)
     problem = incomplete(staging)
     if problem:
-        raise RunError(f"{staging}: refusing to publish an incomplete run ({problem})")
+        raise RunError(f"{staging}: refusing to finish an incomplete run ({problem})")
     final = Path(models_dir) / "runs" / run_id
     staging.rename(final)
-    link_tmp = Path(models_dir) / ".current.tmp"
-    if link_tmp.is_symlink() or link_tmp.exists():
-        link_tmp.unlink()
-    link_tmp.symlink_to(Path("runs") / run_id)
-    os.replace(link_tmp, Path(models_dir) / "current")
     return final
+
+
+def read_failed(run_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(run_dir) / FAILED_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"stage": "?", "reason": f"unreadable {FAILED_FILE}"}
 
 
 def incomplete(run_dir: Path) -> str | None:
     """None for a complete, readable run; otherwise what is wrong with it, in a few words."""
     run_dir = Path(run_dir)
+    failed = read_failed(run_dir)
+    if failed is not None:
+        return f"failed during {failed.get('stage', '?')}: {failed.get('reason', '?')}"
     missing = [f for f in REQUIRED_FILES if not (run_dir / f).is_file()]
     if missing:
         return "missing " + ", ".join(missing)
@@ -91,12 +159,12 @@ def resolve(models_dir: Path, run: str | None = None) -> Path:
 
 
 def list_runs(models_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """-> (complete runs, newest first; [(folder, problem)] for the broken ones). Partial runs of a
-    training still in progress (or crashed) are not listed at all."""
+    """-> (complete runs, newest first; [(folder, problem)] for failed and broken ones). Runs still being
+    written (`.partial-*`) are not listed."""
     root = Path(models_dir) / "runs"
     good, bad = [], []
     if root.is_dir():
-        for path in sorted(root.iterdir(), reverse=True):
+        for path in sorted(root.iterdir(), key=lambda p: (created(p), p.name), reverse=True):
             if not path.is_dir() or path.name.startswith("."):
                 continue
             problem = incomplete(path)
@@ -104,9 +172,33 @@ def list_runs(models_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return good, bad
 
 
+def created(run_dir: Path) -> str:
+    """When a run was made (its report's time stamp, else the folder's), for ordering."""
+    try:
+        return json.loads((Path(run_dir) / "metrics.json").read_text())["created"]
+    except (OSError, ValueError, KeyError, TypeError):
+        stamp = datetime.fromtimestamp(Path(run_dir).stat().st_mtime, timezone.utc)
+        return stamp.isoformat(timespec="seconds")
+
+
 def current_run_id(models_dir: Path) -> str | None:
     link = Path(models_dir) / "current"
     return link.resolve().name if link.exists() else None
+
+
+def state_of(models_dir: Path, run_dir: Path) -> str:
+    if read_failed(run_dir) is not None:
+        return "failed"
+    if incomplete(run_dir):
+        return "broken"
+    return "current" if Path(run_dir).name == current_run_id(models_dir) else "candidate"
+
+
+def is_demo(run_dir: Path) -> bool:
+    try:
+        return bool(load_metrics(run_dir)["data"]["synthetic"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def load_metrics(run_dir: Path) -> dict:
@@ -127,3 +219,198 @@ def load_run_model(run_dir: Path) -> tuple[Spec, object]:
     except Exception as e:  # Keras raises many types for a damaged archive
         raise RunError(f"{Path(run_dir) / 'model.keras'}: cannot load model ({type(e).__name__}: {e})".splitlines()[0])
     return spec, model
+
+
+# ---------------------------------------------------------------- the quality gate and promotion
+
+
+def predictions(run_dir: Path) -> dict[str, tuple[str, str]]:
+    """{picture path: (true class, predicted class)} of a run's validation and test pictures."""
+    with open(Path(run_dir) / "predictions.csv", newline="") as f:
+        return {r["path"]: (r["true_class"], r["predicted_class"]) for r in csv.DictReader(f)}
+
+
+def balanced_accuracy(pairs) -> float:
+    by_class: dict[str, list[bool]] = {}
+    for true, pred in pairs:
+        by_class.setdefault(true, []).append(true == pred)
+    return sum(sum(v) / len(v) for v in by_class.values()) / len(by_class)
+
+
+def gate(models_dir: Path, new_run: Path) -> tuple[bool, str]:
+    """Should new_run replace the current run? -> (yes/no, one line saying why)."""
+    current = current_run_id(models_dir)
+    if current is None:
+        return True, "no current run yet"
+    old_run = Path(models_dir) / "runs" / current
+    if incomplete(old_run):
+        return True, f"the current run {current} is unusable ({incomplete(old_run)})"
+    if is_demo(new_run) and not is_demo(old_run):
+        return False, (f"a run on the synthetic demo data never replaces {current}, trained on real pictures "
+                       "(--force to promote it anyway)")
+    old, new = predictions(old_run), predictions(new_run)
+    common = sorted(set(old) & set(new))
+    if len(common) < GATE_MIN_PICTURES or load_metrics(old_run).get("class_names") != load_metrics(new_run).get("class_names"):
+        return True, (f"only {len(common)} pictures in common with {current} (or other classes): nothing fair "
+                      "to compare, the new run wins")
+    a, b = balanced_accuracy(old[p] for p in common), balanced_accuracy(new[p] for p in common)
+    verdict = b >= a - GATE_TOLERANCE
+    line = (f"balanced accuracy {b:.3f} vs {a:.3f} for {current} on the {len(common)} validation and test pictures "
+            f"both scored (tolerance {GATE_TOLERANCE})")
+    return verdict, line
+
+
+def promote(models_dir: Path, run_id: str, site: Path | None, why: str = "") -> Path:
+    """Make a complete run current: switch the `current` link, log it, refresh the page's model."""
+    models_dir = Path(models_dir)
+    run_dir = resolve(models_dir, run_id)
+    link_tmp = models_dir / ".current.tmp"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(Path("runs") / run_dir.name)
+    os.replace(link_tmp, models_dir / "current")
+    with open(models_dir / HISTORY_FILE, "a") as f:
+        f.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            "run_id": run_dir.name, "why": why}) + "\n")
+    if site is not None:
+        refresh_site(run_dir, site)
+    return run_dir
+
+
+def refresh_site(run_dir: Path, site: Path) -> None:
+    from .export import copy_to_static_site
+
+    metrics = load_metrics(run_dir)
+    copy_to_static_site(run_dir, Path(site) / "model", [SPEC_FILE, "metrics.json"],
+                        tfjs_dir=metrics.get("model", {}).get("served_tfjs", "tfjs"))
+
+
+def site_for(models_dir: Path, given: Path | None) -> Path | None:
+    """The static site whose model/ follows this models folder's current run: the one given ('' for
+    none), else static_site/ for the default models/ folder only (a run trained elsewhere, e.g. `--models
+    /tmp/x`, never replaces the page's model)."""
+    if given is not None:
+        return None if str(given) in ("", ".") else Path(given)
+    return DEFAULT_SITE if Path(models_dir).resolve() == DEFAULT_MODELS.resolve() else None
+
+
+def history(models_dir: Path) -> list[dict]:
+    try:
+        lines = (Path(models_dir) / HISTORY_FILE).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+# ---------------------------------------------------------------- python -m train.runs
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.runs", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: models/)")
+    p.add_argument("--static-site", type=Path, default=None,
+                   help="static site whose model/ follows the current run (default: static_site/ for models/)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every run, newest first, with its state and scores")
+    show = sub.add_parser("show", help="one run's scores, state and why it is not current")
+    show.add_argument("run")
+    prom = sub.add_parser("promote", help="make a run current (skips the quality gate)")
+    prom.add_argument("run")
+    sub.add_parser("rollback", help="make the run that was current before the current one current again")
+    prune = sub.add_parser("prune", help="delete old candidate and failed runs")
+    prune.add_argument("--keep", type=int, default=5, help="candidates to keep, newest first (default 5)")
+    args = p.parse_args(argv)
+    models, site = args.models, site_for(args.models, args.static_site)
+    try:
+        if args.command == "list":
+            return cmd_list(models)
+        if args.command == "show":
+            return cmd_show(models, args.run)
+        if args.command == "promote":
+            run = promote(models, args.run, site, why="promoted by hand")
+            print(f"{run.name} is now current" + (f"; {site / 'model'} refreshed" if site else ""))
+            return 0
+        if args.command == "rollback":
+            return cmd_rollback(models, site)
+        return cmd_prune(models, args.keep)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _score(run_dir: Path) -> str:
+    try:
+        t = load_metrics(run_dir).get("test") or {}
+        return f"test balanced accuracy {t['balanced_accuracy']:.3f} on {t['n']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no test scores"
+
+
+def cmd_list(models: Path) -> int:
+    good, bad = list_runs(models)
+    if not good and not bad:
+        print(f"no runs in {Path(models) / 'runs'}; train one with `python -m train`")
+        return 0
+    for run in good:
+        m = load_metrics(run)
+        tag = " demo" if is_demo(run) else ""
+        print(f"{run.name:32s} {state_of(models, run):9s}{tag:5s} {m.get('arch', '?'):14s} {_score(run)}")
+    for run, problem in bad:
+        print(f"{run.name:32s} {state_of(models, run):9s}      {problem}")
+    return 0
+
+
+def cmd_show(models: Path, run_id: str) -> int:
+    run = Path(models) / "runs" / run_id
+    if not run.is_dir():
+        raise RunError(f"{run_id}: no such run folder (looked in {Path(models) / 'runs'})")
+    state = state_of(models, run)
+    print(f"{run_id}: {state}" + (" (synthetic demo data)" if is_demo(run) else ""))
+    if state == "failed":
+        f = read_failed(run)
+        print(f"stopped during {f.get('stage')}: {f.get('reason')}")
+        print(f"continue it: python -m train --resume {run_id}"
+              + (f"   or finish its export: python -m train.export {run_id}" if f.get("stage") == "export" else ""))
+        return 0
+    if state == "broken":
+        print(incomplete(run))
+        return 0
+    m = load_metrics(run)
+    print(f"{m.get('arch')} on {m.get('data', {}).get('root')}; {_score(run)}; created {m.get('created')}")
+    if state == "candidate":
+        print("against the current run: " + gate(models, run)[1])
+    return 0
+
+
+def cmd_rollback(models: Path, site: Path | None) -> int:
+    current = current_run_id(models)
+    previous = [h["run_id"] for h in history(models) if h.get("run_id") != current]
+    for run_id in reversed(previous):
+        if (Path(models) / "runs" / run_id).is_dir() and not incomplete(Path(models) / "runs" / run_id):
+            promote(models, run_id, site, why=f"rollback from {current}")
+            print(f"{run_id} is current again (was {current})")
+            return 0
+    raise RunError(f"{models}: no earlier current run to go back to")
+
+
+def cmd_prune(models: Path, keep: int) -> int:
+    good, bad = list_runs(models)
+    current = current_run_id(models)
+    candidates = [r for r in good if r.name != current]
+    doomed = candidates[keep:] + [r for r, _ in bad]
+    for run in doomed:
+        shutil.rmtree(run)
+        print(f"deleted {run.name}")
+    print(f"{len(doomed)} runs deleted; kept {current} (current) and {min(keep, len(candidates))} candidates")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
