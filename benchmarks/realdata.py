@@ -52,7 +52,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "realdata"
 # archvizual_lobby-space-3 -> lobby-space; luisa_living-room-2 -> living-room; jchojna_bedroom-01 ->
 # bedroom; wayfair_ALTH4311-r0 -> ALTH (one product scene).
 GROUP_PATTERN = r"^(houses_\d+|kuhn_[a-z-]+|[a-z]+_[A-Za-z]+(?:-[A-Za-z]+)*(?:-\d+(?=-))?)"
-SOURCE_PATTERN = r"^([^_]+)_"
+from train.evaluate import SOURCE_PATTERN  # noqa: E402
 SOURCES = ("archvizual", "jchojna", "kuhn", "luisa", "wayfair", "houses")
 
 # Interiors. Photos: the room in the name (houses_<n>_<room>; "frontal" is the street view).
@@ -80,8 +80,9 @@ def is_interior(path, class_name: str) -> bool:
 
 
 def source_of(path) -> str:
-    m = re.search(SOURCE_PATTERN, Path(path).name)
-    return m.group(1) if m else "(other)"
+    from train.evaluate import source_of as source
+
+    return source(path, SOURCE_PATTERN)
 
 
 # ---------------------------------------------------------------- folds

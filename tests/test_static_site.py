@@ -22,6 +22,7 @@ from PIL import Image
 from benchmarks.browser_bench import BenchError, Server, wait_for
 from train.export import copy_to_static_site
 from train.predict import predict_files
+from train.publish import PAGE_FILES
 from train.preprocess import SPEC_FILE, Spec, load_rgb, views
 from train.runs import load_run_model
 from train.tfjs_node import missing as tfjs_missing
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "static_site"
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-SITE_FILES = ("index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
+SITE_FILES = PAGE_FILES
 BAD_FILES = {"notes.jpg", "corrupt.jpg", "huge.png"}
 TIMEOUT_S = 90
 
@@ -347,6 +348,39 @@ def test_three_classes_three_bars(browser, tmp_path, three_class_run, tiny_data)
             np.testing.assert_allclose(r["probs"], expected[name], atol=1e-3)
         assert visit.page.locator(".card.done .bars li").count() == 3 * len(pictures)
         assert "photo · render · sketch" in visit.page.inner_text("#model-info")
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
+def test_published_folder_works_from_a_subpath(browser, tmp_path, lite0_run, pictures, capsys):
+    """python -m train.publish: plain files, relative URLs; served under /project/ as GitHub Pages does."""
+    from train.publish import main as publish_main
+
+    host = tmp_path / "host"
+    out = host / "project"
+    models = lite0_run.parents[1]
+    assert publish_main([str(out), "--models", str(models)]) == 0
+    assert "GitHub Pages" in capsys.readouterr().out
+    files = [p for p in out.rglob("*")]
+    assert not any(p.is_symlink() for p in files)
+    assert {p.name for p in (out / "model").iterdir()} >= {"model.json", "preprocessing.json", "metrics.json"}
+    assert publish_main([str(out), "--models", str(models)]) == 0  # again over an earlier publish
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert publish_main([str(tmp_path / "mine"), "--models", str(models)]) == 2
+    assert "not empty" in capsys.readouterr().err and (tmp_path / "mine" / "notes.txt").is_file()
+    server = Server(host)
+    visit = Visit(browser, server.origin, query="project/")
+    try:
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        chosen = [pictures[n] for n in ("big.jpg", "gray.png", "notes.jpg")]
+        got = visit.classify(chosen)
+        assert got["big.jpg"]["status"] == got["gray.png"]["status"] == "done"
+        assert got["notes.jpg"]["status"] == "error"
+        assert visit.foreign_requests() == [] and all("/project/" in u for u in visit.requests)
+        assert visit.errors == []
     finally:
         visit.close()
         server.stop()

@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 
 from . import data as data_lib  # noqa: E402
 from . import runs  # noqa: E402
+from .evaluate import SOURCE_PATTERN  # noqa: E402
 from .preprocess import SPEC_FILE, Spec, save_spec  # noqa: E402
 
 DEFAULT_DATA = Path("data")
@@ -92,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "'_', '-', ' ' or '.' when that part is a word or a 1-2 digit number (houses_12_kitchen "
                         "-> houses_12, project-7-2 -> project-7; IMG_1234 stays alone). 'none': every picture "
                         "on its own")
-    p.add_argument("--source-pattern", default=r"^([^_]+)_",
+    p.add_argument("--source-pattern", default=SOURCE_PATTERN,
                    help="regex on file names whose first group names a picture's source; metrics.json "
                         "reports accuracy per source (default: the text before the first '_')")
     p.add_argument("--slice", dest="slice_specs", action="append", default=[], metavar="NAME=REGEX",

@@ -85,15 +85,22 @@ def evaluate(y_true, probs, class_names, positive: int | None = None, threshold:
     return report
 
 
-def by_source(paths, y_true, probs, source_pattern: str = r"^([^_]+)_") -> dict:
-    """Accuracy per source: the part of the file name the pattern picks (first group), e.g. the
-    'houses' in houses_12_kitchen.jpg. A good overall score can hide a source the model gets wrong."""
+SOURCE_PATTERN = r"^([^_]+)_"  # a picture's source: the text before the first '_' of its file name
+
+
+def source_of(path, source_pattern: str = SOURCE_PATTERN) -> str:
+    """The part of the file name the pattern picks (first group, else the whole match), e.g. the
+    'houses' in houses_12_kitchen.jpg; "(other)" when it does not match."""
+    m = re.search(source_pattern, Path(path).name)
+    return (m.group(1) if m.groups() else m.group(0)) if m else "(other)"
+
+
+def by_source(paths, y_true, probs, source_pattern: str = SOURCE_PATTERN) -> dict:
+    """Accuracy per source (`source_of`). A good overall score can hide a source the model gets wrong."""
     y_pred = np.asarray(probs).argmax(axis=1)
     groups: dict[str, list[bool]] = {}
     for path, t, p in zip(paths, y_true, y_pred):
-        m = re.search(source_pattern, Path(path).name)
-        key = (m.group(1) if m and m.groups() else m.group(0)) if m else "(other)"
-        groups.setdefault(key, []).append(int(t) == int(p))
+        groups.setdefault(source_of(path, source_pattern), []).append(int(t) == int(p))
     return {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(groups.items())}
 
 

@@ -15,7 +15,6 @@ Standardization, head and calibration are affine maps: folded into the one Dense
 from __future__ import annotations
 
 import os
-import re
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from . import calibrate
 from . import data as data_lib
+from .evaluate import source_of
 from .preprocess import Spec
 
 C_GRID = (0.003, 0.01, 0.03, 0.1)  # inverse L2 strength on standardized features; chosen by CV
@@ -107,11 +107,6 @@ def sample_weights(labels, sources) -> np.ndarray:
         size = dict(zip(names, counts))
         w[in_c] = [share[s] / size[s] for s in sources[in_c]]
     return w * len(w) / w.sum()
-
-
-def source_of(path: str, source_pattern: str) -> str:
-    m = re.search(source_pattern, Path(path).name)
-    return (m.group(1) if m.groups() else m.group(0)) if m else "(other)"
 
 
 def _fit_lr(X, y, w, C, seed):
