@@ -4,7 +4,8 @@
 #   bash setup.sh --test   the same, plus Debian's Chromium for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")"
-python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt
+python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+python3 -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 npm --prefix static_site ci --no-audit --no-fund --loglevel=error
 npm --prefix static_site run --silent build
 if [[ "${1:-}" == "--test" ]] && [[ ! -x /usr/bin/chromium ]]; then

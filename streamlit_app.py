@@ -10,6 +10,8 @@ the training's own code: run discovery (train.runs), preprocessing (train.prepro
 """
 from __future__ import annotations
 
+import argparse
+import hmac
 import math
 import os
 import sys
@@ -17,7 +19,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `train` importable from any working directory
 
 import altair as alt  # noqa: E402
@@ -32,6 +33,7 @@ from train.preprocess import (IMAGE_EXTENSIONS, SPEC_FILE, TOO_SMALL, BadImage, 
                               model_eye_square)
 
 MODELS_ENV = "RENDER_OR_REAL_MODELS"
+PASSWORD_ENV = "RENDER_OR_REAL_PASSWORD"
 SECTIONS = ("Overview", "Confusion & examples", "Threshold", "Compare", "Try it")
 SPLITS = {"test": "test", "val": "validation"}  # predictions.csv split -> metrics.json key
 ORIGINAL_ARCH = "rendernet2017"  # the 2017 experiment, re-created (train/model.py)
@@ -42,7 +44,12 @@ TFJS_MAX_PICTURES = 300  # Keras vs TF.js: at most this many test pictures are r
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get(MODELS_ENV) or "models")
+    """`streamlit run streamlit_app.py -- --models DIR` (the option every command has), else
+    $RENDER_OR_REAL_MODELS (for hosts where only the environment can be set), else models/."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--models")
+    given, _ = parser.parse_known_args(sys.argv[1:])
+    return Path(given.models or os.environ.get(MODELS_ENV) or "models")
 
 
 def stamp(run_dir: Path) -> str:
@@ -118,6 +125,15 @@ class Run:
     @property
     def demo(self) -> bool:
         return bool((self.metrics.get("data") or {}).get("synthetic"))
+
+    def servable(self, path: str) -> bool:
+        """A picture path from predictions.csv is shown only if it is a picture inside the run's own data
+        folder: a hand-edited CSV ("../../etc/passwd", "/home/x/id_rsa") reaches nothing else."""
+        root = (self.metrics.get("data") or {}).get("root")
+        if not root or Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+            return False
+        root, target = os.path.abspath(root), os.path.abspath(path)
+        return os.path.commonpath([root, target]) == root
 
     def label(self) -> str:
         """The run and its state: current, or candidate (complete, not current); demo when trained on the
@@ -321,7 +337,10 @@ def eye_caption(run: Run) -> str:
 
 def picture_card(run: Run, path: str, lines: list[str]) -> None:
     with st.container(border=True):
-        thumb, eye, problem = picture_pair(path, str(run.dir), run.stamp)
+        if run.servable(path):
+            thumb, eye, problem = picture_pair(path, str(run.dir), run.stamp)
+        else:
+            thumb, eye, problem = None, None, "not a picture inside the run's data folder, so not shown"
         if problem:
             st.warning(f"Picture unavailable: {problem}", icon="🖼️")
         else:
@@ -909,8 +928,45 @@ def section_try(run: Run) -> None:
 # ---------------------------------------------------------------- the page
 
 
+def configured_password() -> str | None:
+    """`password` in .streamlit/secrets.toml (st.secrets), else $RENDER_OR_REAL_PASSWORD."""
+    try:
+        secret = st.secrets.get("password")
+    except Exception:  # no secrets file at all: Streamlit raises rather than returning nothing
+        secret = None
+    return secret or os.environ.get(PASSWORD_ENV) or None
+
+
+def signed_in() -> bool:
+    """The door of a deployment. Locally (no password configured, no --login) the app is open. With a
+    password configured, or started with `-- --login` (the Procfile does), it asks for the password
+    first; --login with no password configured shows nothing but how to set one."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--login", action="store_true")
+    wanted = parser.parse_known_args(sys.argv[1:])[0].login
+    password = configured_password()
+    if not password and not wanted:
+        return True
+    if not password:
+        st.error(f"This deployment needs a password before it shows any run: set `password` in "
+                 f".streamlit/secrets.toml or the environment variable {PASSWORD_ENV}.")
+        return False
+    if st.session_state.get("signed_in"):
+        return True
+    st.title("render-or-real runs")
+    given = st.text_input("Password", type="password", key="password")
+    if given:
+        if hmac.compare_digest(given.encode(), password.encode()):
+            st.session_state["signed_in"] = True
+            st.rerun()
+        st.error("Wrong password.")
+    return False
+
+
 def main() -> None:
     st.set_page_config(page_title="render-or-real runs", page_icon="🏠", layout="wide")
+    if not signed_in():
+        return
     models = models_dir()
     usable, broken, current = discover(models)
     if not usable:

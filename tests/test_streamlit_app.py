@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "streamlit_app.py"
 ENV = "RENDER_OR_REAL_MODELS"
 CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "procfile deployment"  # the Procfile starts the app with --login
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -179,11 +180,45 @@ def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
 def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, models_copy):
     run = models_copy / "runs" / "tiny-tracenet"
     table = pd.read_csv(run / "predictions.csv")
-    table["path"] = table["path"].str.replace("/data/", "/moved-away/", regex=False)
+    table["path"] = [str(Path(p).with_name("gone-" + Path(p).name)) for p in table["path"]]
     table.to_csv(run / "predictions.csv", index=False)
     at = app(monkeypatch, models_copy, "Confusion & examples")
     assert any("file not found" in w.value for w in at.warning)
     assert not at.image
+
+
+def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, models_copy, tmp_path):
+    """A predictions.csv edited to name files elsewhere (a secret beside the data, a path climbing out
+    with .., a non-picture inside) shows none of them."""
+    run = models_copy / "runs" / "tiny-tracenet"
+    root = Path(load(run)["data"]["root"])
+    secret = tmp_path / "secret.png"
+    shutil.copy(next(root.rglob("*.png")), secret)
+    table = pd.read_csv(run / "predictions.csv")
+    table = table[table["split"] == "test"].copy()
+    escapes = [str(secret), str(root / ".." / ".." / secret.relative_to(secret.anchor)), str(root / "notes.txt")]
+    table["path"] = [escapes[i % 3] for i in range(len(table))]
+    table.to_csv(run / "predictions.csv", index=False)
+    at = app(monkeypatch, models_copy, "Confusion & examples")
+    assert not at.image
+    assert any("not a picture inside the run's data folder" in w.value for w in at.warning)
+
+
+def test_a_password_guards_a_deployment(monkeypatch, tiny_models):
+    """With a password configured nothing of the runs shows until it is given; a wrong one is refused;
+    started with --login (the Procfile) and no password configured, the app says how to set one."""
+    monkeypatch.setenv("RENDER_OR_REAL_PASSWORD", "s3cret horse")
+    monkeypatch.setenv(ENV, str(tiny_models))
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.sidebar.selectbox and not at.metric
+    at.text_input(key="password").input("guess").run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.metric
+    at.text_input(key="password").input("s3cret horse").run()
+    assert not at.exception and at.sidebar.selectbox(key="run").options and at.metric
+    monkeypatch.delenv("RENDER_OR_REAL_PASSWORD")
+    monkeypatch.setattr(sys, "argv", ["streamlit_app.py", "--login"])
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    assert not at.sidebar.selectbox and "RENDER_OR_REAL_PASSWORD" in at.error[0].value
 
 
 # ---------------------------------------------------------------- 3. threshold
@@ -341,7 +376,7 @@ def start_from_procfile(models: Path, tmp_path: Path):
     -> (process, url, log path) once it answers its health check."""
     line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
     port = free_port()
-    env = {**os.environ, ENV: str(models), "PORT": str(port), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    env = {**os.environ, ENV: str(models), "PORT": str(port), "RENDER_OR_REAL_PASSWORD": PASSWORD, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     log_path = tmp_path / "streamlit.log"
     log = open(log_path, "w")
@@ -380,6 +415,10 @@ def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url)
+                password = page.locator("input[type=password]")
+                password.wait_for(timeout=60_000)
+                password.fill(PASSWORD)
+                password.press("Enter")
 
                 def settled(heading: str) -> None:
                     page.get_by_role("heading", name=heading).first.wait_for(timeout=60_000)

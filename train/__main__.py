@@ -27,7 +27,6 @@ import numpy as np
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of the way
 
 from . import data as data_lib  # noqa: E402
 from . import runs  # noqa: E402
@@ -63,8 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="folder with one sub-folder of pictures per class (default: data/; when data/ "
                         "does not exist a synthetic demo set is generated)")
-    p.add_argument("--out", "--models", dest="models", type=Path, default=Path("models"),
-                   help="output folder: runs go to OUT/runs/<run-id>, OUT/current points at the latest")
+    p.add_argument("--models", "--out", dest="models", type=Path, default=Path("models"),
+                   help="models folder (default: models/), the same option as train.predict, train.publish, "
+                        "train.runs and the app: runs go to MODELS/runs/<run-id>, MODELS/current is the current "
+                        "one (--out: its former name)")
     p.add_argument("--arch", choices=list(ARCHS), default="lite0",
                    help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
     p.add_argument("--epochs", type=int, default=None,

@@ -11,10 +11,14 @@ model.keras, measured in TF.js on its test pictures, then the quality gate as `p
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
+import re
 import shutil
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 # Weight storage of a TF.js bundle -> the converter's quantization map. "mixed": uint8 for the blocks 8-15
@@ -29,16 +33,66 @@ QUANTIZATIONS = {
 }
 
 
+# What TensorFlow's C++ side (grappler, while converting) writes straight to file descriptor 2 whatever
+# TF_CPP_MIN_LOG_LEVEL says: absl INFO lines ("I0000 00:00:... Starting new session") and their preamble.
+NATIVE_INFO = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
+
+
+@contextlib.contextmanager
+def native_info_dropped():
+    """Catch file descriptor 2 for the block; afterwards pass every line on except NATIVE_INFO ones, so
+    real warnings and errors (Python's or TensorFlow's) still show, in order."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines(keepends=True):
+                if not NATIVE_INFO.match(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def saved_model_converter():
+    """tensorflowjs's SavedModel converter. tensorflowjs is installed with --no-deps (requirements-nodeps.txt):
+    its package imports two libraries this converter never uses, TensorFlow Decision Forests (imported
+    only to register its ops) and JAX (for its jax_conversion module). Where they are missing, a stand-in
+    takes their place: TFDF's only while importing, jax_conversion's a module whose function says why it
+    cannot run. A real jax is never faked (Keras looks for it and would fail)."""
+    stand_ins = {}
+    if importlib.util.find_spec("tensorflow_decision_forests") is None:
+        stand_ins["tensorflow_decision_forests"] = types.ModuleType("tensorflow_decision_forests")
+    jax_module = "tensorflowjs.converters.jax_conversion"
+    if importlib.util.find_spec("jax") is None and jax_module not in sys.modules:
+        def convert_jax(*args, **kwargs):
+            raise ImportError("JAX conversion needs jax, which this project does not install")
+        stub = types.ModuleType(jax_module)
+        stub.convert_jax = convert_jax
+        sys.modules[jax_module] = stub  # stays: the converters package refers to it
+    sys.modules.update(stand_ins)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # TFDF's import prints a banner for another library
+            from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
+    finally:
+        for name in stand_ins:
+            sys.modules.pop(name, None)
+    return convert_tf_saved_model
+
+
 def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
     """Write a TF.js graph model (model.json + weight shards) to out_dir; weights stored as
     `quantize` (QUANTIZATIONS: the converter's weight quantization, dequantized at load)."""
-    with contextlib.redirect_stdout(io.StringIO()):  # its import prints a banner for another library
-        from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
-
+    convert_tf_saved_model = saved_model_converter()
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, not {quantize!r}")
     out_dir = Path(out_dir)
-    with tempfile.TemporaryDirectory(prefix="savedmodel-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="savedmodel-") as tmp, native_info_dropped():
         saved = Path(tmp) / "saved_model"
         model.export(str(saved), format="tf_saved_model", verbose=False)
         with contextlib.redirect_stdout(io.StringIO()):  # the converter prints an IPython object
