@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import http.server
 import json
 import shutil
@@ -171,9 +172,10 @@ def measure_backend(browser, origin: str, backend: str, runs: int, pictures: lis
         context.close()
 
 
-def first_visit_bytes(browser, origin: str) -> dict:
+def first_visit_bytes(browser, origin: str, root: Path | None = None) -> dict:
     """Bytes a first visit downloads: a fresh profile, the service worker allowed (it re-requests the
-    files to cache them; mostly answered from the HTTP cache, counted apart)."""
+    files to cache them; mostly answered from the HTTP cache, counted apart). With the served `root`,
+    also what each part weighs gzip-compressed (how most static hosts send it; http.server does not)."""
     sizes = {"runtime": 0, "model": 0, "page": 0, "service_worker": 0}
     files = {}
     context = browser.new_context(service_workers="allow")
@@ -195,7 +197,15 @@ def first_visit_bytes(browser, origin: str) -> dict:
     wait_for(page, "navigator.serviceWorker.controller !== null", timeout=60)  # precache done
     time.sleep(0.5)
     context.close()
-    return {**sizes, "first_visit": sizes["runtime"] + sizes["model"] + sizes["page"], "files": files}
+    gzipped = {}
+    if root is not None:
+        for path in files:
+            local = Path(root) / path.lstrip("/")
+            kind = "runtime" if path.startswith("/vendor/") else "model" if path.startswith("/model/") else "page"
+            if local.is_file():
+                gzipped[kind] = gzipped.get(kind, 0) + len(gzip.compress(local.read_bytes(), 9))
+    return {**sizes, "first_visit": sizes["runtime"] + sizes["model"] + sizes["page"], "files": files,
+            "gzip": gzipped}
 
 
 def _launch(p):
@@ -235,14 +245,14 @@ def bench(model_dir: Path, backends=BACKENDS, runs: int = 30, pictures: list[Pat
         server = Server(site)
         try:
             if browser is not None:
-                rows, errors, downloads = _bench_on(browser, server.origin, backends, runs, pictures, bytes_too)
+                rows, errors, downloads = _bench_on(browser, server.origin, backends, runs, pictures, bytes_too, site)
             else:
                 from playwright.sync_api import sync_playwright
 
                 with sync_playwright() as p:
                     own = _launch(p)
                     try:
-                        rows, errors, downloads = _bench_on(own, server.origin, backends, runs, pictures, bytes_too)
+                        rows, errors, downloads = _bench_on(own, server.origin, backends, runs, pictures, bytes_too, site)
                     finally:
                         own.close()
         finally:
@@ -250,14 +260,14 @@ def bench(model_dir: Path, backends=BACKENDS, runs: int = 30, pictures: list[Pat
     return {"model": str(model_dir), "spec": spec_source, "backends": rows, "errors": errors, "bytes": downloads}
 
 
-def _bench_on(browser, origin, backends, runs, pictures, bytes_too):
+def _bench_on(browser, origin, backends, runs, pictures, bytes_too, root=None):
     rows, errors = [], {}
     for backend in backends:
         try:
             rows.append(measure_backend(browser, origin, backend, runs, pictures or []))
         except BenchError as e:
             errors[backend] = str(e)
-    return rows, errors, (first_visit_bytes(browser, origin) if bytes_too else None)
+    return rows, errors, (first_visit_bytes(browser, origin, root) if bytes_too else None)
 
 
 def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None, spec=None) -> dict:
@@ -295,6 +305,10 @@ def print_table(result: dict) -> None:
         kb = lambda n: f"{n / 1024:,.0f} KB"  # noqa: E731
         print(f"\nfirst visit downloads {kb(b['first_visit'])}: runtime {kb(b['runtime'])}, model {kb(b['model'])}, "
               f"page {kb(b['page'])}; the service worker's caching re-requests {kb(b['service_worker'])} more")
+        z = b.get("gzip") or {}
+        if z:
+            print(f"gzip-compressed: runtime {kb(z.get('runtime', 0))}, model {kb(z.get('model', 0))}, "
+                  f"page {kb(z.get('page', 0))}")
 
 
 def main(argv=None) -> int:

@@ -68,12 +68,31 @@ function configureWasm() {
   }
 }
 
-/** Switch to the first backend of `order` that starts; returns its name or throws. */
+let runtimeInfo = null;
+
+/** Add the scripts of a backend the page does not load up front (vendor/runtime.json "lazy"). */
+async function loadBackendScripts(name) {
+  if (tf().findBackendFactory(name)) return;
+  runtimeInfo ||= fetch("vendor/runtime.json").then((r) => (r.ok ? r.json() : {}));
+  for (const file of ((await runtimeInfo).lazy || {})[name] || []) {
+    await new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = `vendor/${file}`;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`vendor/${file} could not be loaded`));
+      document.head.append(script);
+    });
+  }
+}
+
+/** Switch to the first backend of `order` that starts (fetching its scripts first when the page
+ *  does not carry them); returns its name or throws. */
 export async function startBackend(order) {
   configureWasm();
   const failed = [];
   for (const name of order) {
     try {
+      await loadBackendScripts(name);
       if (tf().findBackendFactory(name) && (await tf().setBackend(name))) {
         await tf().ready();
         return name;

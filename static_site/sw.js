@@ -43,7 +43,8 @@ async function precache() {
   const version = metrics && metrics.run_id ? `?v=${encodeURIComponent(`${metrics.run_id}@${metrics.created}`)}` : "";
   const model = await json(`model/model.json${version}`, version ? "default" : "reload");
   await Promise.all([
-    ...(runtime ? runtime.files.filter(needed).map((f) => optional(`vendor/${f}`)) : []),
+    // The runtime every visit runs (WASM); a fallback backend is cached when a visit fetches it.
+    ...(runtime ? (runtime.page || runtime.files).filter(needed).map((f) => optional(`vendor/${f}`)) : []),
     ...(model ? model.weightsManifest.flatMap((g) => g.paths).map(
       (p) => optional(`model/${p}${version}`, version ? "default" : "reload")) : []),
   ]); // no model deployed yet (or no runtime built): the page explains that when it loads

@@ -333,6 +333,37 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
 
 
 @needs_browser
+def test_fallback_backends_load_only_when_wanted(browser, tmp_path, tiny_models, tiny_site_model, pictures):
+    """A first visit runs on WASM and fetches neither the WebGL nor the CPU backend's script, even
+    counting the service worker's precache; asked for one (?backend=cpu, as when WASM fails), the page
+    fetches it and gives the same answers."""
+    runtime = json.loads((SITE / "vendor" / "runtime.json").read_text())
+    fallbacks = [f for files in runtime["lazy"].values() for f in files]
+    assert set(runtime["lazy"]) == {"webgl", "cpu"} and not set(fallbacks) & set(runtime["page"])
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    picks = [pictures[n] for n in sorted(set(pictures) - BAD_FILES)[:3]]
+    answers = {}
+    try:
+        for query, backend in (("", "wasm"), ("?backend=cpu", "cpu")):
+            visit = Visit(browser, server.origin, query, service_workers="allow")
+            try:
+                assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+                assert visit.js("renderOrReal.backend") == backend
+                answers[backend] = visit.classify(picks)
+                if backend == "wasm":
+                    visit.wait("navigator.serviceWorker.controller !== null", timeout=60)  # precache done
+                fetched = {f for f in fallbacks if any(u.split("?")[0].endswith("/vendor/" + f) for u in visit.requests)}
+                assert fetched == (set() if backend == "wasm" else set(runtime["lazy"]["cpu"]))
+                assert visit.errors == [] and visit.js("window.__csp") == []
+            finally:
+                visit.close()
+    finally:
+        server.stop()
+    for name, r in answers["wasm"].items():
+        np.testing.assert_allclose(r["probs"], answers["cpu"][name]["probs"], atol=1e-4, err_msg=name)
+
+
+@needs_browser
 def test_three_classes_three_bars(browser, tmp_path, three_class_run, tiny_data):
     model_dir = site_model_from_run(three_class_run, tmp_path / "model")
     server = Server(make_site(tmp_path / "site", model_dir))

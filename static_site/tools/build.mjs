@@ -11,25 +11,29 @@ const site = join(dirname(fileURLToPath(import.meta.url)), "..");
 const tfjs = join(site, "node_modules", "@tensorflow");
 const vendor = join(site, "vendor");
 
-// [package, file in its dist/]; scripts in load order, then the WASM binaries.
+// [package, file in its dist/, who loads it]. "page": index.html's scripts (in this order) and the WASM
+// binaries, what every visit fetches; a backend's name: loaded by classifier.js only when that backend
+// is wanted (WASM failed, or ?backend=), so a first visit does not fetch fallbacks it never runs.
 const FILES = [
-  ["tfjs-core", "tf-core.es2017.min.js"],
-  ["tfjs-backend-cpu", "tf-backend-cpu.es2017.min.js"],
-  ["tfjs-backend-webgl", "tf-backend-webgl.es2017.min.js"],
-  ["tfjs-converter", "tf-converter.es2017.min.js"],
-  ["tfjs-backend-wasm", "tf-backend-wasm.es2017.min.js"],
-  // The plain and SIMD builds. The threaded build needs cross-origin isolation (SharedArrayBuffer),
-  // which a plain static host does not give, so TF.js never asks for it.
-  ["tfjs-backend-wasm", "tfjs-backend-wasm.wasm"],
-  ["tfjs-backend-wasm", "tfjs-backend-wasm-simd.wasm"],
+  ["tfjs-core", "tf-core.es2017.min.js", "page"],
+  ["tfjs-converter", "tf-converter.es2017.min.js", "page"],
+  ["tfjs-backend-wasm", "tf-backend-wasm.es2017.min.js", "page"],
+  // The plain and SIMD builds (TF.js fetches the one the browser supports). The threaded build needs
+  // cross-origin isolation (SharedArrayBuffer), which a plain static host does not give.
+  ["tfjs-backend-wasm", "tfjs-backend-wasm.wasm", "page"],
+  ["tfjs-backend-wasm", "tfjs-backend-wasm-simd.wasm", "page"],
+  ["tfjs-backend-webgl", "tf-backend-webgl.es2017.min.js", "webgl"],
+  ["tfjs-backend-cpu", "tf-backend-cpu.es2017.min.js", "cpu"],
 ];
 
 rmSync(vendor, { recursive: true, force: true });
 mkdirSync(vendor, { recursive: true });
 const hash = createHash("sha256");
 const files = [];
+const page = [];
+const lazy = {};
 let bytes = 0;
-for (const [pkg, name] of FILES) {
+for (const [pkg, name, loader] of FILES) {
   const src = join(tfjs, pkg, "dist", name);
   let data;
   try {
@@ -42,8 +46,10 @@ for (const [pkg, name] of FILES) {
   hash.update(name).update(data);
   bytes += data.length;
   files.push(name);
+  if (loader === "page") page.push(name);
+  else (lazy[loader] ||= []).push(name);
 }
 const version = JSON.parse(readFileSync(join(tfjs, "tfjs-core", "package.json"), "utf8")).version;
-const runtime = { tfjs: version, files, bytes, hash: hash.digest("hex").slice(0, 16) };
+const runtime = { tfjs: version, files, page, lazy, bytes, hash: hash.digest("hex").slice(0, 16) };
 writeFileSync(join(vendor, "runtime.json"), JSON.stringify(runtime, null, 2) + "\n");
 console.log(`vendor/: TF.js ${version}, ${files.length} files, ${(bytes / 1024).toFixed(0)} KB`);
