@@ -119,3 +119,22 @@ def test_command_line_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--split", "80/20"])
     assert e.value.code == 2 and "--split" in capsys.readouterr().err
+
+
+def test_progress_lines_name_the_count_and_the_rate():
+    import io
+
+    from train.progress import Progress
+
+    out = io.StringIO()
+    with Progress("features", 3, every_s=0, stream=out) as bar:
+        for _ in range(3):
+            bar.add()
+    lines = out.getvalue().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["features: 1/3 pictures", "features: 2/3 pictures",
+                                                  "features: 3/3 pictures"]
+    assert all("pictures/s" in ln for ln in lines) and lines[-1].endswith(" s)")
+    quiet = io.StringIO()
+    with Progress("predict", 5, quiet_below=50, stream=quiet) as bar:
+        bar.add(5)
+    assert quiet.getvalue() == ""  # short jobs stay quiet

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .progress import Progress
 from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, grid_views, load_rgb,
                          normalize, normalized_size, too_small)
 
@@ -91,12 +92,15 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
         names = ", ".join(p.name for p in class_dirs) or "none"
         raise DataError(f"{root}: need at least 2 class folders, found {len(class_dirs)} ({names})")
     class_names = [p.name for p in class_dirs]
+    files = [sorted(p for p in class_dir.rglob("*")
+                    if p.is_file() and not p.name.startswith(".") and p.name.lower() not in IGNORED_NAMES)
+             for class_dir in class_dirs]
+    bar = Progress("scanning", sum(map(len, files)), quiet_below=2000)  # headers: thousands per second
     items, skipped = [], []
     for label, class_dir in enumerate(class_dirs):
         count = 0
-        for path in sorted(class_dir.rglob("*")):
-            if not path.is_file() or path.name.startswith(".") or path.name.lower() in IGNORED_NAMES:
-                continue
+        for path in files[label]:
+            bar.add()
             rel = path.relative_to(class_dir).as_posix()
             size, problem = read_header(path)
             if problem:
@@ -107,6 +111,7 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
             count += 1
         if count == 0:
             raise DataError(f"{class_dir}: class '{class_dir.name}' has no readable pictures")
+    bar.close()
     return class_names, items, skipped
 
 

@@ -38,6 +38,7 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
     import tensorflow as tf
 
     from .model import compiled
+    from .progress import Progress
 
     dim = int(features_model.output.shape[-1])
     if not items:
@@ -50,7 +51,9 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
         tf.random.set_seed(seed)
         ds = tf.data.Dataset.from_tensor_slices((tf.constant([items[i].path for i in todo]),
                                                  tf.constant(todo, dtype=tf.int32)))
+        bar = Progress("features", len(todo), quiet_below=50)
         for image, index in data_lib._decoded(ds, spec, failures).prefetch(4):
+            bar.add()
             image = tf.cast(image, tf.uint8)  # whole 0-255 levels already (preprocess.normalize)
             views = [tf.cast(image, tf.float32)]
             for _ in range(copies):
@@ -58,6 +61,7 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
             found[int(index)] = np.stack([run(v[None]).numpy()[0] for v in views])
             if cache is not None:
                 cache[key(items[int(index)])] = found[int(index)][:1]
+        bar.close()
     kept, out = [], []
     for i, it in enumerate(items):
         f = found.get(i) if i in found else (cache.get(key(it)) if cache is not None and not copies else None)

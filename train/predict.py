@@ -48,6 +48,7 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
     same size are batched together; the views of a picture (1, or grid x grid crops) are averaged into
     its probabilities."""
     from .model import compiled
+    from .progress import Progress
 
     run = compiled(model)
     paths = [str(p) for p in paths]
@@ -73,8 +74,10 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
         except BadImage as e:
             return None, str(e)
 
+    bar = Progress("predict", len(paths), quiet_below=50)
     with ThreadPoolExecutor(max_workers=2) as pool:
         for index, (v, error) in enumerate(pool.map(load, paths)):
+            bar.add()
             if error:
                 errors[index] = error
                 continue
@@ -83,6 +86,7 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
                 flush(v.shape[1:])
         for shape in list(pending):
             flush(shape)
+    bar.close()
     return probs, errors
 
 
