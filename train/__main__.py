@@ -563,11 +563,17 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "keras", "tensorflowjs", "numpy", "pillow", "scikit-learn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
+    # TensorFlow is installed as tensorflow-cpu (requirements.txt); either distribution counts.
+    for pkg, dists in (("tensorflow", ("tensorflow", "tensorflow-cpu")), ("keras", ("keras",)),
+                       ("tensorflowjs", ("tensorflowjs",)), ("numpy", ("numpy",)), ("pillow", ("pillow",)),
+                       ("scikit-learn", ("scikit-learn",))):
+        out[pkg] = None
+        for dist in dists:
+            try:
+                out[pkg] = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
     return out
 
 
