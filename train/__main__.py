@@ -593,8 +593,14 @@ def print_summary(run_dir: Path, m: dict) -> None:
             print(f"unsure on every test picture (the model answers only at probability >= {sure['unsure_below']:.3f})")
     b = m["model"]["bytes"]
     print(f"model: {m['model']['params']:,} parameters; " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in b.items()))
-    speed = m['timings']['train_images_per_s']
-    print(f"time: {m['timings']['total_s']:.0f} s total" + (f", training {speed:.0f} pictures/s" if speed else ""))
+    times = m["timings"]
+    phases = {"demo data": times.get("demo_data_s"), "scanning": times.get("scan_s"), "training": times.get("train_s"),
+              "evaluation": times.get("eval_s"), "export": times.get("export_s")}
+    phases = {k: v for k, v in phases.items() if v}
+    rest = times["total_s"] - sum(phases.values())  # start-up, building the model, calibration, writing
+    speed = times["train_images_per_s"]
+    print(f"time: {times['total_s']:.0f} s total (" + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items())
+          + f", the rest {rest:.0f} s)" + (f"; training {speed:.0f} pictures/s" if speed else ""))
     if m["data"]["skipped_count"]:
         print(f"skipped {m['data']['skipped_count']} unreadable files (listed in metrics.json)")
 
