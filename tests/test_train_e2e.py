@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,8 @@ from train import runs
 from train.__main__ import main
 from train.predict import main as predict_main
 from train.preprocess import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rows(path):
@@ -135,6 +142,53 @@ def test_predict_cli_rows_for_pictures_folders_and_unreadable_files(tmp_path, ti
     capsys.readouterr()
     assert predict_main([str(pics), "--models", str(tiny_models), "--run", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_predict_killed_then_resumed_writes_every_row_once(tmp_path, tiny_models, tiny_data):
+    """train.predict killed (SIGKILL) mid-job leaves FILE untouched and its rows so far in .FILE.partial;
+    --resume classifies only the rest, and the result equals an uninterrupted run, row for row.
+    --shard I/N splits the same job into N disjoint shares that cover it."""
+    COPIES = 6  # noqa: N806  (enough pictures that the job is still running when killed)
+    pics = sorted(p for p in tiny_data.rglob("*") if p.is_file())
+    assert len(pics) > 2 * 16
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, pic in enumerate(pics):
+        for copy in range(COPIES):
+            shutil.copy(pic, folder / f"{copy}-{i:04d}{pic.suffix}")
+    out = tmp_path / "out.csv"
+    out.write_text("an earlier file\n")
+    partial = tmp_path / ".out.csv.partial"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", "import sys, train.predict as p; p.CHUNK = 16; sys.exit(p.main(sys.argv[1:]))",
+           str(folder), "--models", str(tiny_models), "--csv", str(out)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (partial.is_file() and partial.read_text().count("\n") > 17) and proc.poll() is None:
+        assert time.time() < deadline, "train.predict wrote no rows"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert out.read_text() == "an earlier file\n"  # untouched by the killed job
+    kept = partial.read_text().count("\n") - 1
+    assert 16 <= kept < len(pics) * COPIES, kept
+    with open(partial, "a") as f:
+        f.write(str(folder / "half-a-row"))  # as if killed in the middle of a line
+    assert predict_main([str(folder), "--models", str(tiny_models), "--csv", str(out), "--resume"]) == 0
+    resumed = rows(out)
+    whole = tmp_path / "whole.csv"
+    assert predict_main([str(folder), "--models", str(tiny_models), "--csv", str(whole)]) == 0
+    assert not partial.exists() and len(resumed) == len(pics) * COPIES
+    assert sorted(map(tuple, (r.values() for r in resumed))) == sorted(map(tuple, (r.values() for r in rows(whole))))
+
+    shares = []
+    for i in (1, 2, 3):
+        part = tmp_path / f"shard{i}.csv"
+        assert predict_main([str(folder), "--models", str(tiny_models), "--csv", str(part), "--shard", f"{i}/3"]) == 0
+        shares.append({r["path"] for r in rows(part)})
+    assert all(shares) and sum(map(len, shares)) == len(set().union(*shares)) == len(pics) * COPIES
+    with pytest.raises(SystemExit):
+        predict_main([str(folder), "--models", str(tiny_models), "--shard", "4/3"])
 
 
 def test_predict_without_any_run_says_how_to_train(tmp_path, capsys):

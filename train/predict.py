@@ -1,6 +1,6 @@
 """Classify pictures with a run, exactly as the run's preprocessing spec says.
 
-    python -m train.predict PATH... [--run RUN] [--csv FILE]
+    python -m train.predict PATH... [--run RUN] [--csv FILE [--resume]] [--shard I/N]
 
 PATH may be pictures or folders (searched recursively). One row per picture: path, verdict (a class,
 "unsure" when the model is not confident enough, or "too small to judge"), the most likely class, the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import os
 import sys
@@ -41,32 +42,21 @@ def verdict_of(probs, error: str | None, spec: Spec) -> str:
     return decide(probs, spec)
 
 
-def predict_files(model, spec: Spec, paths, batch_size: int = 128):
-    """-> (probabilities [N, C] with NaN rows for failures, errors [N] of str or None).
+CHUNK = 256  # pictures per chunk; two at most in memory, whatever the number of files
 
-    Pictures are decoded on a few threads (Pillow releases the GIL) while the model runs; views of the
-    same size are batched together; the views of a picture (1, or grid x grid crops) are averaged into
-    its probabilities."""
+
+def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int = CHUNK, label: str = "predict"):
+    """Yield (index, probabilities [C] or None, error or None) for every path, a chunk at a time, in the
+    order of `paths`.
+
+    Pictures are decoded on a few threads (Pillow releases the GIL) while the model runs, at most
+    one chunk ahead; views of the same size are batched together; the views of a picture (1, or
+    grid x grid crops) are averaged into its probabilities."""
     from .model import compiled
     from .progress import Progress
 
     run = compiled(model)
     paths = [str(p) for p in paths]
-    probs = np.full((len(paths), len(spec.class_names)), np.nan, dtype=np.float32)
-    errors: list[str | None] = [None] * len(paths)
-    pending: dict[tuple, list] = {}  # view shape -> [(picture index, views)]: one batch per shape
-
-    def flush(shape):
-        group = pending.pop(shape, [])
-        if not group:
-            return
-        batch = np.concatenate([v for _, v in group])
-        out = np.concatenate([run(batch[i:i + batch_size]).numpy()
-                              for i in range(0, len(batch), batch_size)])
-        start = 0
-        for index, v in group:
-            probs[index] = out[start:start + len(v)].mean(axis=0)
-            start += len(v)
 
     def load(path):
         try:
@@ -74,20 +64,83 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
         except BadImage as e:
             return None, str(e)
 
-    bar = Progress("predict", len(paths), quiet_below=50)
+    bar = Progress(label, len(paths), quiet_below=50)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for index, (v, error) in enumerate(pool.map(load, paths)):
-            bar.add()
-            if error:
-                errors[index] = error
-                continue
-            pending.setdefault(v.shape[1:], []).append((index, v))
-            if sum(len(x) for _, x in pending[v.shape[1:]]) >= batch_size:
-                flush(v.shape[1:])
-        for shape in list(pending):
-            flush(shape)
+        submit = lambda start: [pool.submit(load, p) for p in paths[start:start + chunk]]  # noqa: E731
+        ahead = submit(0)
+        for start in range(0, len(paths), chunk):
+            loaded = [f.result() for f in ahead]
+            ahead = submit(start + chunk)  # the next chunk decodes while the model runs on this one
+            by_shape: dict[tuple, list[int]] = {}  # view shape -> pictures: one batch per shape
+            for k, (v, _) in enumerate(loaded):
+                if v is not None:
+                    by_shape.setdefault(v.shape[1:], []).append(k)
+            probs: dict[int, np.ndarray] = {}
+            for members in by_shape.values():
+                batch = np.concatenate([loaded[k][0] for k in members])
+                out = np.concatenate([run(batch[i:i + batch_size]).numpy() for i in range(0, len(batch), batch_size)])
+                first = 0
+                for k in members:
+                    n = len(loaded[k][0])
+                    probs[k] = out[first:first + n].mean(axis=0)
+                    first += n
+            bar.add(len(loaded))
+            for k, (_, error) in enumerate(loaded):
+                yield start + k, probs.get(k), error
     bar.close()
+
+
+def predict_files(model, spec: Spec, paths, batch_size: int = 128):
+    """-> (probabilities [N, C] with NaN rows for failures, errors [N] of str or None): predict_stream
+    gathered."""
+    paths = [str(p) for p in paths]
+    probs = np.full((len(paths), len(spec.class_names)), np.nan, dtype=np.float32)
+    errors: list[str | None] = [None] * len(paths)
+    for index, p, error in predict_stream(model, spec, paths, batch_size):
+        if p is not None:
+            probs[index] = p
+        errors[index] = error
     return probs, errors
+
+
+def in_shard(path, shard: tuple[int, int] | None) -> bool:
+    """Stable share `I/N` of a file list: by a hash of the path as given, so N machines given the same
+    PATH arguments split the job with no file twice and none left out, whatever the listing order."""
+    if shard is None:
+        return True
+    i, n = shard
+    return int.from_bytes(hashlib.sha1(str(path).encode()).digest()[:8], "big") % n == i - 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--shard {text!r}: I must be between 1 and N")
+    return i, n
+
+
+def row_of(path, p, error, spec: Spec) -> list[str]:
+    verdict = verdict_of(p, error, spec)
+    if error:
+        return [str(path), verdict, ""] + [""] * len(spec.class_names) + [error]
+    return [str(path), verdict, spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""]
+
+
+def rows_done(path: Path, header: list[str]) -> list[list[str]]:
+    """The complete rows of an earlier (maybe killed) CSV with this header; a last line cut off mid-write
+    is dropped. Raises ValueError when the file holds another table."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return []
+    if rows[0] != header:
+        raise ValueError(f"{path}: not a predictions CSV of this run (its header differs), so it cannot be resumed")
+    return [r for r in rows[1:] if len(r) == len(header)]
 
 
 def expand(paths) -> list[Path]:
@@ -109,8 +162,17 @@ def main(argv=None) -> int:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="pictures and/or folders of pictures")
     parser.add_argument("--run", default=None, help="run id or run folder (default: models/current)")
     parser.add_argument("--models", default="models", help="models folder holding runs/ and current")
-    parser.add_argument("--csv", default=None, metavar="FILE", help="write the rows to FILE instead of stdout")
+    parser.add_argument("--csv", default=None, metavar="FILE",
+                        help="write the rows to FILE instead of stdout (as they come, into .FILE.partial, "
+                             "renamed to FILE when all are done)")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --csv: keep the rows already in FILE (or in its .partial left by a killed "
+                             "run) and classify only the files not in them")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
+                        help="classify only the I-th of N stable shares of the files (N machines, same PATHs)")
     args = parser.parse_args(argv)
+    if args.resume and not args.csv:
+        parser.error("--resume needs --csv FILE")
 
     try:
         run_dir = runs.resolve(Path(args.models), args.run)
@@ -118,33 +180,52 @@ def main(argv=None) -> int:
     except runs.RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = expand(args.paths)
+    files = [f for f in expand(args.paths) if in_shard(f, args.shard)]
     if not files:
-        print("error: no pictures found in " + " ".join(args.paths), file=sys.stderr)
+        print("error: no pictures found in " + " ".join(args.paths)
+              + (f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""), file=sys.stderr)
         return 2
-    probs, errors = predict_files(model, spec, files)
-
     header = ["path", "verdict", "predicted_class"] + [f"p_{c}" for c in spec.class_names] + ["error"]
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for path, p, error in zip(files, probs, errors):
-        verdict = verdict_of(p, error, spec)
-        if error:
-            writer.writerow([str(path), verdict, ""] + [""] * len(spec.class_names) + [error])
-        else:
-            writer.writerow([str(path), verdict, spec.class_names[int(np.argmax(p))]]
-                            + [f"{x:.6f}" for x in p] + [""])
+
+    done: list[list[str]] = []
     if args.csv:
-        # Written beside the target and renamed over it: an earlier file is never left half-overwritten.
-        tmp = Path(args.csv).with_name(f".{Path(args.csv).name}.tmp")
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, args.csv)
+        target = Path(args.csv)
+        partial = target.with_name(f".{target.name}.partial")
+        if args.resume:
+            source = partial if partial.is_file() else target if target.is_file() else None
+            try:
+                done = rows_done(source, header) if source else []
+            except (OSError, ValueError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+        # Rows go to the .partial file as they come; FILE itself is replaced only when all are done,
+        # so an earlier FILE is never left half-overwritten.
+        out = open(partial.with_name(partial.name + ".tmp"), "w", newline="")
     else:
-        sys.stdout.write(buf.getvalue())
-    small = sum(e is not None and verdict_of(None, e, spec) == TOO_SMALL for e in errors)
-    failed = sum(e is not None for e in errors) - small
-    print(f"{len(files) - failed - small} pictures classified, {small} too small to judge, {failed} unreadable"
+        out = sys.stdout
+    seen = {r[0] for r in done}
+    todo = [f for f in files if str(f) not in seen]
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(done)
+    if args.csv:
+        out.flush()
+        os.replace(out.name, partial)  # the rows kept, complete, before any new one is added
+    counts = {"classified": 0, TOO_SMALL: 0, "unreadable": 0}
+    try:
+        for index, p, error in predict_stream(model, spec, todo):
+            row = row_of(todo[index], p, error, spec)
+            writer.writerow(row)
+            counts["classified" if not error else TOO_SMALL if row[1] == TOO_SMALL else "unreadable"] += 1
+            if index % CHUNK == CHUNK - 1 or index == len(todo) - 1:
+                out.flush()
+    finally:
+        if args.csv:
+            out.close()
+    if args.csv:
+        os.replace(partial, target)
+    print(f"{counts['classified']} pictures classified, {counts[TOO_SMALL]} too small to judge, "
+          f"{counts['unreadable']} unreadable" + (f"; {len(done)} rows kept from before" if args.resume else "")
           + (f"; rows written to {args.csv}" if args.csv else ""), file=sys.stderr)
     return 0
 
