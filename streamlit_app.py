@@ -43,13 +43,19 @@ TFJS_MAX_PICTURES = 300  # Keras vs TF.js: at most this many test pictures are r
 # ---------------------------------------------------------------- loading (cached)
 
 
-def models_dir() -> Path:
-    """`streamlit run streamlit_app.py -- --models DIR` (the option every command has), else
-    $RENDER_OR_REAL_MODELS (for hosts where only the environment can be set), else models/."""
+def app_args() -> argparse.Namespace:
+    """The app's own options, after `--` on the streamlit command line: --models DIR (the option every
+    command has) and --login (ask for the password; the Procfile passes it)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--models")
-    given, _ = parser.parse_known_args(sys.argv[1:])
-    return Path(given.models or os.environ.get(MODELS_ENV) or "models")
+    parser.add_argument("--login", action="store_true")
+    return parser.parse_known_args(sys.argv[1:])[0]
+
+
+def models_dir() -> Path:
+    """--models DIR, else $RENDER_OR_REAL_MODELS (for hosts where only the environment can be set),
+    else models/."""
+    return Path(app_args().models or os.environ.get(MODELS_ENV) or "models")
 
 
 def stamp(run_dir: Path) -> str:
@@ -941,9 +947,7 @@ def signed_in() -> bool:
     """The door of a deployment. Locally (no password configured, no --login) the app is open. With a
     password configured, or started with `-- --login` (the Procfile does), it asks for the password
     first; --login with no password configured shows nothing but how to set one."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--login", action="store_true")
-    wanted = parser.parse_known_args(sys.argv[1:])[0].login
+    wanted = app_args().login
     password = configured_password()
     if not password and not wanted:
         return True

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
@@ -47,16 +46,14 @@ MIN_SOURCE = 5  # pictures: sources below this are left out of the "sources >= 5
 def loso_items(items, held_out: str, val_fraction: float, group_pattern: str):
     """The items with split test (the held-out source) and train/val (val: a hashed share of the
     other sources' groups)."""
-    from train.data import group_key
+    from train.data import group_key, stable_unit
 
     out = []
     for it in items:
         if source_of(it.path) == held_out:
             split = "test"
         else:
-            u = int.from_bytes(hashlib.sha1(f"val:{group_key(it.rel, group_pattern)}".encode()).digest()[:8],
-                               "big") / 2**64
-            split = "val" if u < val_fraction else "train"
+            split = "val" if stable_unit(f"val:{group_key(it.rel, group_pattern)}") < val_fraction else "train"
         out.append(dataclasses.replace(it, split=split))
     return out
 

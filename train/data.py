@@ -68,9 +68,13 @@ def group_key(rel: str, group_pattern: str | None) -> str:
     return m.group(1) if m.groups() else m.group(0)
 
 
+def stable_unit(key: str) -> float:
+    """A number in [0, 1) fixed by `key` alone: the same on every machine and every run."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
 def split_of(key: str, fractions: tuple[float, float, float]) -> str:
-    digest = hashlib.sha1(key.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = stable_unit(key)
     if u < fractions[0]:
         return "train"
     if u < fractions[0] + fractions[1]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import os
 import sys
@@ -45,7 +44,7 @@ def verdict_of(probs, error: str | None, spec: Spec) -> str:
 CHUNK = 256  # pictures per chunk; two at most in memory, whatever the number of files
 
 
-def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int = CHUNK, label: str = "predict"):
+def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int = CHUNK):
     """Yield (index, probabilities [C] or None, error or None) for every path, a chunk at a time, in the
     order of `paths`.
 
@@ -64,7 +63,7 @@ def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int =
         except BadImage as e:
             return None, str(e)
 
-    bar = Progress(label, len(paths), quiet_below=50)
+    bar = Progress("predict", len(paths), quiet_below=50)
     with ThreadPoolExecutor(max_workers=2) as pool:
         submit = lambda start: [pool.submit(load, p) for p in paths[start:start + chunk]]  # noqa: E731
         ahead = submit(0)
@@ -93,7 +92,6 @@ def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int =
 def predict_files(model, spec: Spec, paths, batch_size: int = 128):
     """-> (probabilities [N, C] with NaN rows for failures, errors [N] of str or None): predict_stream
     gathered."""
-    paths = [str(p) for p in paths]
     probs = np.full((len(paths), len(spec.class_names)), np.nan, dtype=np.float32)
     errors: list[str | None] = [None] * len(paths)
     for index, p, error in predict_stream(model, spec, paths, batch_size):
@@ -108,8 +106,10 @@ def in_shard(path, shard: tuple[int, int] | None) -> bool:
     PATH arguments split the job with no file twice and none left out, whatever the listing order."""
     if shard is None:
         return True
+    from .data import stable_unit
+
     i, n = shard
-    return int.from_bytes(hashlib.sha1(str(path).encode()).digest()[:8], "big") % n == i - 1
+    return int(stable_unit(f"shard:{path}") * n) == i - 1
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -217,8 +217,7 @@ def main(argv=None) -> int:
             row = row_of(todo[index], p, error, spec)
             writer.writerow(row)
             counts["classified" if not error else TOO_SMALL if row[1] == TOO_SMALL else "unreadable"] += 1
-            if index % CHUNK == CHUNK - 1 or index == len(todo) - 1:
-                out.flush()
+            out.flush()  # a killed job keeps every row written so far
     finally:
         if args.csv:
             out.close()
