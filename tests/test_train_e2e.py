@@ -191,6 +191,20 @@ def test_predict_killed_then_resumed_writes_every_row_once(tmp_path, tiny_models
         predict_main([str(folder), "--models", str(tiny_models), "--shard", "4/3"])
 
 
+def test_predict_resume_refuses_a_foreign_csv(tmp_path, tiny_models, tiny_data, capsys):
+    """--resume on a CSV of another table: one line naming the file, exit 2, the file untouched;
+    --resume without --csv is a usage error."""
+    other = tmp_path / "other.csv"
+    other.write_text("name,score\na,1\n")
+    pic = str(next(p for p in tiny_data.rglob("*") if p.is_file()))
+    assert predict_main([pic, "--models", str(tiny_models), "--csv", str(other), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {other}") and "header" in err[0]
+    assert other.read_text() == "name,score\na,1\n"
+    with pytest.raises(SystemExit):
+        predict_main([pic, "--models", str(tiny_models), "--resume"])
+
+
 def test_predict_without_any_run_says_how_to_train(tmp_path, capsys):
     assert predict_main([str(tmp_path), "--models", str(tmp_path / "models")]) == 2
     assert "python -m train" in capsys.readouterr().err
