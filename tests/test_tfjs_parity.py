@@ -5,6 +5,10 @@ Needs `node` and `npm --prefix static_site ci` (setup.sh); skips with the reason
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ import pytest
 from train.preprocess import load_rgb, views
 from train.runs import load_run_model
 from train.tfjs_node import missing, predict_tfjs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=f"TF.js in Node unavailable: {missing()}")
 
@@ -76,3 +82,17 @@ def test_quantized_bundles_load_and_stay_close(tmp_path, tracenet, quantize, ato
 def test_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.json"):
         predict_tfjs(tmp_path, np.zeros((1, 8, 8, 3), np.float32))
+
+
+def test_converter_never_loads_tensorflow_decision_forests(tmp_path):
+    """tensorflowjs imports TFDF only to register ops a Keras model never has. An installed TFDF built for
+    another TensorFlow wheel crashes the process when loaded (seen in CI, where an older set-up had left
+    TFDF 1.12 beside tensorflow-cpu): the converter must come up without ever importing it."""
+    fake = tmp_path / "tensorflow_decision_forests"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise RuntimeError('CHECK failed: imported TFDF')\n")
+    code = ("import sys; from train.export import saved_model_converter; saved_model_converter(); "
+            "assert 'tensorflow_decision_forests' not in sys.modules; print('converter ready')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "converter ready" in proc.stdout, proc.stderr[-2000:]

@@ -11,7 +11,6 @@ model.keras, measured in TF.js on its test pictures, then the quality gate as `p
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import re
@@ -62,26 +61,29 @@ def native_info_dropped():
 def saved_model_converter():
     """tensorflowjs's SavedModel converter. tensorflowjs is installed with --no-deps (requirements-nodeps.txt):
     its package imports two libraries this converter never uses, TensorFlow Decision Forests (imported
-    only to register its ops) and JAX (for its jax_conversion module). Where they are missing, a stand-in
-    takes their place: TFDF's only while importing, jax_conversion's a module whose function says why it
-    cannot run. A real jax is never faked (Keras looks for it and would fail)."""
-    stand_ins = {}
-    if importlib.util.find_spec("tensorflow_decision_forests") is None:
-        stand_ins["tensorflow_decision_forests"] = types.ModuleType("tensorflow_decision_forests")
+    only to register its ops) and JAX (for its jax_conversion module). Stand-ins always take their
+    place, installed or not: an installed TFDF built for the `tensorflow` wheel crashes the process when
+    loaded beside `tensorflow-cpu` (protobuf CHECK failure, seen where an older set-up left it behind),
+    and a conversion never needs either. TFDF's stand-in lives only while importing; jax_conversion's is
+    a module whose function says why it cannot run. jax itself is never faked (Keras looks for it)."""
     jax_module = "tensorflowjs.converters.jax_conversion"
-    if importlib.util.find_spec("jax") is None and jax_module not in sys.modules:
+    if jax_module not in sys.modules:
         def convert_jax(*args, **kwargs):
-            raise ImportError("JAX conversion needs jax, which this project does not install")
+            raise ImportError("JAX conversion is not part of this project's TF.js export")
         stub = types.ModuleType(jax_module)
         stub.convert_jax = convert_jax
         sys.modules[jax_module] = stub  # stays: the converters package refers to it
-    sys.modules.update(stand_ins)
+    tfdf = "tensorflow_decision_forests"
+    real_tfdf = sys.modules.get(tfdf)
+    sys.modules[tfdf] = types.ModuleType(tfdf)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # TFDF's import prints a banner for another library
+        with contextlib.redirect_stdout(io.StringIO()):  # in case an import prints a banner
             from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
     finally:
-        for name in stand_ins:
-            sys.modules.pop(name, None)
+        if real_tfdf is None:
+            sys.modules.pop(tfdf, None)
+        else:
+            sys.modules[tfdf] = real_tfdf
     return convert_tf_saved_model
 
 
