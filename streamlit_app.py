@@ -335,7 +335,7 @@ def eye_caption(run: Run) -> str:
     except ValueError:
         return "model's eye"
     if spec.view == "crops":
-        return f"model's eye ({spec.input_size}px crop)"
+        return f"model's eye (≤ {spec.max_side}px; it votes over {spec.grid}×{spec.grid} crops of {spec.input_size}px)"
     if spec.view == "picture":
         return f"model's eye (whole picture, ≤ {spec.max_side}px)"
     return f"model's eye ({spec.input_size}px)"

@@ -12,8 +12,8 @@ Measured, for each backend (a fresh browser profile each, the service worker blo
 compete with the page):
 - time to first prediction: navigation start -> warm-up prediction done (runtime, model and first
   kernel compilation; local server, so network time is ~0);
-- model ms per picture: median over --runs predictions of one picture's views as one batch (grid x
-  grid crops for the "crops" view) after warm-up, and the same per crop;
+- model ms per picture: median over --runs predictions of one picture after warm-up (a "crops" model
+  cuts and votes its grid of crops itself);
 - page ms per picture: median over real pictures put through the page (preprocessing + model, the
   time shown on each card), and decoding ms separately.
 And, on a first visit with the service worker allowed: the bytes downloaded (runtime, model, page),
@@ -69,6 +69,8 @@ def site_spec(model_dir: Path) -> tuple[dict, str]:
     topology = json.dumps(model_json["modelTopology"])
     arch = next((a for a in ARCHS if f"/{a}" in topology), None)
     view = ARCHS[arch]["view"] if arch else "whole"
+    if size < 1:  # pictures of any size (crops and picture views): the architecture's default input size
+        size = ARCHS[arch]["input_size"] if arch else 224
     spec = Spec(class_names=tuple(f"class{i}" for i in range(classes)), input_size=size, view=view)
     return spec.to_json(), f"assumed ({arch or 'unknown arch'}: view {view}, grid {spec.grid})"
 
@@ -155,8 +157,8 @@ def measure_backend(browser, origin: str, backend: str, runs: int, pictures: lis
             raise BenchError(f"asked for {backend}, the page runs {got}")
         first = page.evaluate("renderOrReal.firstPredictionMs")
         model = page.evaluate(f"renderOrReal.timeModel({int(runs)})")
-        out = {"backend": backend, "ms_per_picture": model["msPerPicture"], "ms_per_crop": model["msPerCrop"],
-               "views": model["views"], "first_prediction_ms": first}
+        out = {"backend": backend, "ms_per_picture": model["msPerPicture"], "input_shape": model["shape"],
+               "first_prediction_ms": first}
         if pictures:
             page.set_input_files("#files", [str(p) for p in pictures])
             page.evaluate("renderOrReal.idle()")
@@ -272,16 +274,16 @@ def _bench_on(browser, origin, backends, runs, pictures, bytes_too, root=None):
 
 def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None, spec=None) -> dict:
     """WASM (or `backend`) timing of a model folder (run folder or bare TF.js bundle) in headless
-    Chromium: {"ms_per_picture", "ms_per_crop", "views", "first_prediction_ms", "backend", "spec"};
-    model time only (one picture's crops as one batch), median of `runs` after warm-up. For a bare
-    bundle the number of crops is the `python -m train` default for its architecture (see site_spec)
+    Chromium: {"ms_per_picture", "input_shape", "first_prediction_ms", "backend", "spec"}; model time
+    only (one picture; a crops model cuts and votes its crops itself), median of `runs` after warm-up.
+    For a bare bundle the spec is the `python -m train` default for its architecture (see site_spec)
     unless `spec` (preprocessing.json path or dict) is given."""
     got = bench(Path(model_dir), backends=(backend,), runs=runs, pictures=None, bytes_too=False, browser=browser,
                 spec=spec)
     if not got["backends"]:
         raise BenchError(got["errors"].get(backend, f"{backend} did not run"))
     row = got["backends"][0]
-    return {"ms_per_picture": row["ms_per_picture"], "ms_per_crop": row["ms_per_crop"], "views": row["views"],
+    return {"ms_per_picture": row["ms_per_picture"], "input_shape": row["input_shape"],
             "first_prediction_ms": row["first_prediction_ms"], "backend": row["backend"], "spec": got["spec"]}
 
 
@@ -291,15 +293,15 @@ def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None, 
 def print_table(result: dict) -> None:
     f = lambda v, d=1: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     print(f"model: {result['model']} (spec: {result['spec']})")
-    print("\n| backend | first prediction (ms from navigation) | model ms/picture | model ms/crop | crops | "
+    print("\n| backend | first prediction (ms from navigation) | model ms/picture | model input | "
           "page ms/picture (preprocess + model) | decode ms/picture |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for r in result["backends"]:
         print(f"| {r['backend']} | {f(r['first_prediction_ms'], 0)} | {f(r['ms_per_picture'], 2)} | "
-              f"{f(r['ms_per_crop'], 2)} | {r['views']} | {f(r.get('page_ms_per_picture'), 2)} | "
+              f"{'x'.join(map(str, r['input_shape'][1:3]))} | {f(r.get('page_ms_per_picture'), 2)} | "
               f"{f(r.get('decode_ms_per_picture'), 2)} |")
     for backend, e in result["errors"].items():
-        print(f"| {backend} | failed: {e} | | | | | |")
+        print(f"| {backend} | failed: {e} | | | | |")
     b = result["bytes"]
     if b:
         kb = lambda n: f"{n / 1024:,.0f} KB"  # noqa: E731

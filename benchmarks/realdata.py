@@ -174,27 +174,26 @@ def mean_std(values) -> tuple[float, float]:
 # ---------------------------------------------------------------- TF.js (Node) and browser
 
 
-def picture_views_all(paths, spec):
-    from train.preprocess import load_rgb, views
+def model_inputs(paths, spec):
+    from train.preprocess import load_rgb, model_input
 
-    return [views(load_rgb(p), spec) for p in paths]
+    return [model_input(load_rgb(p), spec) for p in paths]
 
 
-def tfjs_probs(bundle: Path, views_list) -> np.ndarray:
-    """Per-picture probabilities of a TF.js bundle run in Node (WASM), crops averaged like the page."""
+def tfjs_probs(bundle: Path, inputs) -> np.ndarray:
+    """Per-picture probabilities of a TF.js bundle run in Node (WASM)."""
     from train.tfjs_node import predict_tfjs_pictures
 
-    return predict_tfjs_pictures(bundle, views_list)
+    return predict_tfjs_pictures(bundle, inputs)
 
 
 def node_wasm_ms(bundle: Path, one_picture_views: np.ndarray, n: int = 40) -> dict | None:
-    """Milliseconds per picture on TF.js WASM in Node, one picture (all its crops) per predict call as
-    the page does; load and warm-up removed by timing 4 and 4 + n pictures and taking the difference."""
+    """Milliseconds per picture on TF.js WASM in Node, one picture per predict call as the page does; load and warm-up removed by timing 4 and 4 + n pictures and taking the difference."""
     from train.tfjs_node import SCRIPT, SITE, tfjs_available
 
     if not tfjs_available():
         return None
-    k = len(one_picture_views)
+    k = len(one_picture_views)  # 1: the model cuts a crops run's crops itself
 
     def timed(count):
         with tempfile.TemporaryDirectory(prefix="tfjs-time-") as tmp:
@@ -210,7 +209,7 @@ def node_wasm_ms(bundle: Path, one_picture_views: np.ndarray, n: int = 40) -> di
 
     best = min(timed(4 + n) - timed(4) for _ in range(2))
     per_picture = max(best, 0.0) / n
-    return {"ms_per_picture": per_picture, "ms_per_crop": per_picture / k, "crops_per_picture": k}
+    return {"ms_per_picture": per_picture}
 
 
 def browser_wasm_ms(bundle: Path, spec=None):
@@ -224,7 +223,7 @@ def browser_wasm_ms(bundle: Path, spec=None):
         got = bench_model(bundle, spec=spec.to_json() if spec is not None else None)
     except Exception as e:  # a broken browser set-up must not lose the whole table
         return None, f"n/a (browser bench failed: {type(e).__name__}: {str(e)[:200]})"
-    return {"ms_per_picture": got.get("ms_per_picture"), "ms_per_crop": got.get("ms_per_crop"), "raw": got}, None
+    return {"ms_per_picture": got.get("ms_per_picture"), "raw": got}, None
 
 
 # ---------------------------------------------------------------- the benchmark
@@ -288,7 +287,7 @@ def run_arch(arch, args, class_names, items, log) -> dict:
                     keras_first_seed[key] += v
             if si == 0 and tfjs_note is None and (k < args.tfjs_folds):
                 with tempfile.TemporaryDirectory(prefix="realdata-tfjs-") as tmp:
-                    vlist = picture_views_all(paths, spec)
+                    vlist = model_inputs(paths, spec)
                     for q in QUANTIZATIONS:
                         with quiet(args.verbose):  # the converter prints an IPython object
                             bundle = export_tfjs(model, Path(tmp) / q, quantize=q)
@@ -416,13 +415,8 @@ def table(results, args) -> str:
         [fmt(r["keras_pictures_per_s"], 1) for r in results])
     row(f"Node WASM ms/picture ({args.served} bundle)",
         [fmt(r["node_wasm"]["ms_per_picture"], 2) if r["node_wasm"] else (r["tfjs_note"] or "n/a") for r in results])
-    row("Node WASM ms/crop", [fmt(r["node_wasm"]["ms_per_crop"], 2) if r["node_wasm"] else (r["tfjs_note"] or "n/a")
-                              for r in results])
     row(f"browser WASM ms/picture (headless Chromium, {args.served})",
         [fmt(r["browser_wasm"]["ms_per_picture"], 2) if r["browser_wasm"] else (r["browser_note"] or r["tfjs_note"])
-         for r in results])
-    row("browser WASM ms/crop",
-        [fmt(r["browser_wasm"]["ms_per_crop"], 2) if r["browser_wasm"] else (r["browser_note"] or r["tfjs_note"])
          for r in results])
     row("training s per run (mean ± std)", [pm(r["train_s"], 1) for r in results])
     row("epochs run (mean ± std)", [pm(r["epochs_run"], 1) for r in results])

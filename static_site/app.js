@@ -1,7 +1,7 @@
 // The page: header from the run's files, picture input (drop, picker, paste, camera), one card per
 // picture, and a small read-only hook (window.renderOrReal) for the browser tests and the benchmark.
 import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, startBackend } from "./classifier.js";
-import { BadImage, TOO_SMALL, canvasReader, decode, numViews, viewsFrom } from "./preprocess.js";
+import { BadImage, TOO_SMALL, canvasReader, decode, modelInputFrom } from "./preprocess.js";
 
 const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
@@ -148,10 +148,9 @@ function showResult(card, r, spec) {
     row.append(el("span", "label", name), track, el("span", "value", pct(r.probs[i])));
     bars.append(row);
   });
-  const n = numViews(spec);
+  const crops = spec.view === "crops" ? ` (the model votes over ${spec.grid}×${spec.grid} crops)` : "";
   const timing = el("p", "timing",
-    `${ms(r.predictMs)} on ${state.backend.toUpperCase()}` + (n > 1 ? ` (${n} crops)` : "") +
-    ` · decoding ${ms(r.decodeMs)}`);
+    `${ms(r.predictMs)} on ${state.backend.toUpperCase()}${crops} · decoding ${ms(r.decodeMs)}`);
   timing.title = "Prediction = preprocessing + model; decoding = reading the file";
   card.body.append(bars, timing);
 }
@@ -327,10 +326,10 @@ window.renderOrReal = Object.freeze({
   memory: () => (tf ? { ...tf.memory() } : null),
   idle: () => queue.then(() => true),
   timeModel: (runs) => state.classifier.timeModel(runs),
-  // The model inputs for a file, as the page makes them (for preprocessing parity checks).
-  views: async (file) => {
+  // The model input for a file, as the page makes it (for preprocessing parity checks).
+  modelInput: async (file) => {
     const { ctx, width, height } = await decode(file, state.spec);
-    const x = tf.tidy(() => viewsFrom(canvasReader(ctx), height, width, state.spec));
+    const x = tf.tidy(() => modelInputFrom(canvasReader(ctx), height, width, state.spec));
     const data = await x.data();
     const out = { shape: x.shape, data: Array.from(data) };
     x.dispose();

@@ -1,6 +1,6 @@
 // The model side of the page: pick a TF.js backend, load the run's files from model/, classify.
 // Everything about the model (classes, input size, view, grid) is read from model/*.json.
-import { canvasReader, checkSpec, decide, decode, modelEyeSquare, numViews, tooSmall, viewsFrom } from "./preprocess.js";
+import { canvasReader, checkSpec, decide, decode, modelEyeSquare, modelInputFrom, tooSmall } from "./preprocess.js";
 
 const tf = () => globalThis.tf;
 export const BACKENDS = ["wasm", "webgl", "cpu"]; // preference order: WASM is fastest here
@@ -9,11 +9,11 @@ const MODEL_DIR = "model/";
 export class NoModel extends Error {} // model/ absent: nothing trained yet
 export class BrokenModel extends Error {} // model/ present but unusable
 
-/** The shape of one picture's views for a spec: [views, h, w, 3]; the "picture" view takes any size,
- *  a typical 3:2 picture at max_side stands in (warm-up, timing). */
-function viewsShape(spec) {
-  if (spec.view === "picture") return [1, Math.round((spec.max_side * 2) / 3), spec.max_side, 3];
-  return [numViews(spec), spec.input_size, spec.input_size, 3];
+/** The shape of one picture's model input for a spec: [1, h, w, 3]. The "crops" and "picture" views
+ *  take any size: a typical 3:2 picture at max_side stands in (warm-up, timing). */
+function inputShape(spec) {
+  if (spec.view === "whole") return [1, spec.input_size, spec.input_size, 3];
+  return [1, Math.max(spec.input_size, Math.round((spec.max_side * 2) / 3)), spec.max_side, 3];
 }
 
 async function fetchJSON(name, { required = true } = {}) {
@@ -110,7 +110,6 @@ export class Classifier {
     this.model = model;
     this.spec = spec;
     this.backend = backend;
-    this.n = numViews(spec);
   }
 
   /** Load model/model.json on the current backend and run a warm-up prediction (compiles kernels). */
@@ -124,12 +123,13 @@ export class Classifier {
     const c = new Classifier(model, spec, backend);
     const shape = model.inputs[0].shape || [];
     const s = spec.input_size;
-    const fits = spec.view === "picture"
-      ? shape.length === 4 && shape[3] === 3 && !(shape[1] > 0) && !(shape[2] > 0) // any size
+    const anySize = spec.view !== "whole";
+    const fits = anySize
+      ? shape.length === 4 && shape[3] === 3 && !(shape[1] > 0) && !(shape[2] > 0)
       : shape.length === 4 && shape[1] === s && shape[2] === s && shape[3] === 3;
     if (!fits) {
       model.dispose();
-      const wanted = spec.view === "picture" ? "pictures of any size" : `${s}×${s}×3`;
+      const wanted = anySize ? "pictures of any size" : `${s}×${s}×3`;
       throw new BrokenModel(`the model takes ${JSON.stringify(shape)}, but preprocessing.json says ${wanted}`);
     }
     try {
@@ -142,17 +142,16 @@ export class Classifier {
   }
 
   async warmUp() {
-    const out = tf().tidy(() => this.model.predict(tf().zeros(viewsShape(this.spec))));
+    const out = tf().tidy(() => this.model.predict(tf().zeros(inputShape(this.spec))));
     const probs = await out.data();
     out.dispose();
     const classes = this.spec.class_names.length;
-    if (probs.length !== this.n * classes) {
-      throw new BrokenModel(`the model gives ${probs.length / this.n} outputs, preprocessing.json names ${classes} classes`);
+    if (probs.length !== classes) {
+      throw new BrokenModel(`the model gives ${probs.length} outputs, preprocessing.json names ${classes} classes`);
     }
   }
 
-  /** One picture: decode (throws BadImage), the shared preprocessing, all views as one batch, mean,
-   *  the decision. -> {probs: Float32Array, top, verdict, eye: int32 tensor the caller must dispose,
+  /** One picture: decode (throws BadImage), the shared preprocessing, the model, the decision. -> {probs: Float32Array, top, verdict, eye: int32 tensor the caller must dispose,
    *  decodeMs, predictMs, canvas}; or {tooSmall: message, canvas, width, height} (no model run). */
   async classify(file) {
     const t0 = performance.now();
@@ -161,8 +160,8 @@ export class Classifier {
     const small = tooSmall(height, width, this.spec);
     if (small) return { tooSmall: small, canvas, width, height };
     const { probs, eye } = tf().tidy(() => {
-      const x = viewsFrom(canvasReader(ctx), height, width, this.spec);
-      return { probs: tf().mean(this.model.predict(x), 0), eye: modelEyeSquare(x) };
+      const x = modelInputFrom(canvasReader(ctx), height, width, this.spec);
+      return { probs: tf().squeeze(this.model.predict(x), [0]), eye: modelEyeSquare(x) };
     });
     let p;
     try {
@@ -178,9 +177,9 @@ export class Classifier {
     return { probs: p, top, verdict, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
   }
 
-  /** Model time alone: median ms per picture (all its views in one batch) over `runs` predictions. */
+  /** Model time alone: median ms per picture over `runs` predictions. */
   async timeModel(runs = 20) {
-    const shape = viewsShape(this.spec);
+    const shape = inputShape(this.spec);
     const noise = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => Math.random() * 255);
     const x = tf().tensor4d(noise, shape);
     const times = [];
@@ -197,6 +196,6 @@ export class Classifier {
     }
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)];
-    return { backend: this.backend, views: this.n, shape, msPerPicture: median, msPerCrop: median / this.n, runs };
+    return { backend: this.backend, shape, msPerPicture: median, runs };
   }
 }

@@ -6,10 +6,10 @@
 //               none either); drawn on a white canvas = transparency composited onto white; RGB.
 //               Shorter side below min_side: too small to judge (tooSmall).
 // 2. geometry - "whole": centre square crop, box+bilinear resize to input_size.
-//               "crops": normalizedSize() then grid x grid crops at native resolution.
-//               "picture": normalizedSize(), the whole picture is the one view.
+//               "crops" and "picture": normalizedSize(), the whole picture.
 //               A resized picture is rounded to whole 0-255 levels.
-// 3. predict  - the views go through the model as one batch; probabilities averaged (classifier.js).
+// 3. predict  - that one picture is the model's input (a "crops" model cuts and votes its crops
+//               itself, train/model.py); one row of probabilities comes out (classifier.js).
 // 4. decide   - argmax; "unsure" below unsure_below (decide).
 //
 // Functional TF.js calls only (no chained ops: tfjs-core alone does not register them).
@@ -32,11 +32,10 @@ export function checkSpec(spec) {
   }
   if (!Array.isArray(spec.class_names) || spec.class_names.length < 2) throw new Error("bad class_names");
   if (!["whole", "crops", "picture"].includes(spec.view)) throw new Error(`unsupported view "${spec.view}"`);
+  if (spec.view === "crops" && spec.combine !== "in_model") {
+    throw new Error("a crops-view run made before the crop grid moved into the model: train it again");
+  }
   return spec;
-}
-
-export function numViews(spec) {
-  return spec.view === "crops" ? spec.grid * spec.grid : 1;
 }
 
 export const UNSURE = "unsure";
@@ -255,47 +254,19 @@ export function normalizeFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
   return tf().floor(tf().add(tf().clipByValue(resized, 0, 255), 0.5)); // halves up, as in Python
 }
 
-/** The prediction views cut from a normalized float32 [H, W, 3] tensor. Call inside tf.tidy. */
-export function gridViews(image, spec) {
-  if (spec.view !== "crops") return tf().expandDims(image, 0);
-  const s = spec.input_size;
-  const g = spec.grid;
-  const [h, w] = image.shape;
-  const offsets = (length) => (g === 1
-    ? [Math.floor((length - s) / 2)]
-    : Array.from({ length: g }, (_, i) => Math.floor((i * (length - s)) / (g - 1))));
-  // The g x g crops, image[top:top+s, left:left+s] for top in tops for left in lefts, copied row by
-  // row from one read of the picture: the same numbers as slices, but TF.js's WASM slice and gather
-  // kernels cost O(whole picture) per crop (9 crops of a 512 px picture: 15-30 ms instead of <1 ms).
-  const data = image.dataSync();
-  const out = new Float32Array(g * g * s * s * 3);
-  let o = 0;
-  for (const top of offsets(h)) {
-    for (const left of offsets(w)) {
-      for (let y = 0; y < s; y++) {
-        const start = ((top + y) * w + left) * 3;
-        out.set(data.subarray(start, start + s * 3), o);
-        o += s * 3;
-      }
-    }
-  }
-  return tf().tensor4d(out, [g * g, s, s, 3]);
-}
-
-/** The model inputs for one picture: float32 [numViews, size, size, 3], 0-255. Call inside tf.tidy. */
-export function viewsFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
-  return gridViews(normalizeFrom(read, h, w, spec, bandPixels), spec);
+/** The model input for one picture: float32 [1, H, W, 3], 0-255 (train/preprocess.py model_input).
+ *  Call inside tf.tidy. */
+export function modelInputFrom(read, h, w, spec, bandPixels = BAND_PIXELS) {
+  return tf().expandDims(normalizeFrom(read, h, w, spec, bandPixels), 0);
 }
 
 /** The same from an RGB [H, W, 3] tensor. */
-export function views(rgb, spec, bandPixels = BAND_PIXELS) {
-  return viewsFrom(tensorReader(rgb), rgb.shape[0], rgb.shape[1], spec, bandPixels);
+export function modelInput(rgb, spec, bandPixels = BAND_PIXELS) {
+  return modelInputFrom(tensorReader(rgb), rgb.shape[0], rgb.shape[1], spec, bandPixels);
 }
 
-/** What to show people as "what the model sees" (the centre view), int32 [h, w, 3]. */
-export function modelEyeSquare(viewsTensor) {
-  const n = viewsTensor.shape[0];
+/** What to show people as "what the model sees" (its input picture), int32 [h, w, 3]. */
+export function modelEyeSquare(input) {
   const t = tf();
-  const centre = t.squeeze(t.slice(viewsTensor, [Math.floor(n / 2)], [1]), [0]);
-  return t.cast(t.clipByValue(t.round(centre), 0, 255), "int32");
+  return t.cast(t.clipByValue(t.round(t.squeeze(input, [0])), 0, 255), "int32");
 }

@@ -12,7 +12,7 @@ from PIL import Image
 from tests.conftest import ROOT
 from train import calibrate, runs
 from train.predict import main as predict_main
-from train.preprocess import TOO_SMALL, UNSURE, Spec, decide, load_rgb, views
+from train.preprocess import TOO_SMALL, UNSURE, Spec, decide, load_rgb, model_input
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "efficientnet_lite0_reference.npz"
 
@@ -103,7 +103,7 @@ def test_training_and_prediction_see_the_same_numbers(tmp_path):
                                              tf.constant([0, 1])))
     for (image, _), name in zip(data._decoded(ds, spec, data.DecodeFailures()), ("p0", "p1")):
         trained = tf.cast(image, tf.uint8).numpy().astype(np.float32)
-        predicted = views(load_rgb(tmp_path / f"{name}.png"), spec)[0]
+        predicted = model_input(load_rgb(tmp_path / f"{name}.png"), spec)[0]
         np.testing.assert_array_equal(trained, predicted)
         assert predicted.max() <= 255 and np.all(predicted == np.round(predicted))
 

@@ -1,6 +1,7 @@
 """Decoding (every image mode, EXIF orientation, bad files) and the geometry of the views."""
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.preprocess import AbsurdImage, BadImage, Spec, load_rgb, load_spec, normalized_size, save_spec, views
+from train.preprocess import (AbsurdImage, BadImage, Spec, crop_grid, load_rgb, load_spec, model_input, normalized_size,
+                              save_spec)
 
 SPEC2 = ("photo", "render")
 
@@ -118,7 +120,7 @@ def test_whole_view_is_centre_crop_then_resize():
     spec = Spec(class_names=SPEC2, input_size=20, view="whole")
     rgb = np.zeros((50, 100, 3), np.uint8)
     rgb[:, 25:75] = 200  # exactly the centre square
-    v = views(rgb, spec)
+    v = model_input(rgb, spec)
     assert v.shape == (1, 20, 20, 3) and v.dtype == np.float32
     assert np.allclose(v, 200.0)
 
@@ -128,9 +130,40 @@ def test_crops_view_grid_covers_corners():
     rgb = np.zeros((40, 64, 3), np.uint8)
     rgb[:16, :16] = 255  # top-left crop
     rgb[-16:, -16:] = 100  # bottom-right crop
-    v = views(rgb, spec)
-    assert v.shape == (9, 16, 16, 3)
+    x = model_input(rgb, spec)
+    assert x.shape == (1, 40, 64, 3)  # the model gets the picture; it cuts the crops itself
+    v = crop_grid(np.concatenate([x, x[:, ::-1]]), spec.input_size, spec.grid).numpy()
+    assert v.shape == (18, 16, 16, 3)  # picture by picture, each row by row
     assert np.all(v[0] == 255) and np.all(v[8] == 100)
+    assert np.all(v[9 + 6] == 255) and np.all(v[9 + 2] == 100)  # the picture upside down: corners swap rows
+
+
+def test_crops_model_votes_inside_and_survives_saving(tmp_path):
+    """model.picture_model: one picture in, the mean of the crop network's probabilities over the grid
+    out; the same after a .keras round trip (the layers are registered)."""
+    import keras
+
+    from train.model import build, picture_model
+
+    spec = Spec(class_names=("a", "b", "c"), input_size=16, view="crops", grid=2, max_side=64)
+    crop_model = build("tracenet", spec.input_size, 3)
+    model = picture_model(crop_model, spec)
+    x = np.random.default_rng(0).integers(0, 256, (2, 30, 45, 3)).astype(np.float32)
+    expected = crop_model(crop_grid(x, 16, 2)).numpy().reshape(2, 4, 3).mean(1)
+    np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(again(x).numpy(), expected, atol=1e-6)
+    assert model is not crop_model and picture_model(crop_model, Spec(class_names=("a", "b"))) is crop_model
+
+
+def test_crops_runs_from_before_the_grid_moved_into_the_model_are_refused(tmp_path):
+    spec = Spec(class_names=SPEC2, input_size=16, view="crops")
+    d = spec.to_json()
+    d["combine"] = "mean_probability"
+    (tmp_path / "old.json").write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="old.json.*train it again"):
+        load_spec(tmp_path / "old.json")
 
 
 def test_crops_view_size_rules():

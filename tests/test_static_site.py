@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from benchmarks.browser_bench import BenchError, Server, wait_for
 from train.export import copy_to_static_site
 from train.predict import predict_files
 from train.publish import PAGE_FILES
-from train.preprocess import SPEC_FILE, Spec, load_rgb, views
+from train.preprocess import SPEC_FILE, Spec, load_rgb, model_input
 from train.runs import load_run_model
 from train.tfjs_node import missing as tfjs_missing
 
@@ -103,10 +104,10 @@ class Visit:
                   "renderOrReal.results().every((r) => r.status !== 'pending')")
         return {r["name"]: r for r in self.js("renderOrReal.results()")[before:]}
 
-    def page_views(self, path: Path) -> np.ndarray:
+    def page_input(self, path: Path) -> np.ndarray:
         out = self.js("""async ([b64, name]) => {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            return renderOrReal.views(new File([bytes], name));
+            return renderOrReal.modelInput(new File([bytes], name));
         }""", [base64.b64encode(path.read_bytes()).decode(), path.name])
         return np.asarray(out["data"], np.float32).reshape(out["shape"])
 
@@ -128,6 +129,37 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+AWKWARD = ("adobe_rgb.jpg", "cmyk.jpg", "grey16.png", "progressive.jpg", "chroma444.jpg", "palette.png", "lossy.webp")
+
+
+def adobe_rgb_icc() -> bytes:
+    """A minimal ICC v2 display profile with Adobe RGB (1998) primaries (D50-adapted) and gamma 2.2:
+    what a camera or an editor embeds in a non-sRGB picture."""
+    def s15(x):
+        return struct.pack(">i", round(x * 65536))
+
+    def xyz(x, y, z):
+        return b"XYZ " + b"\0" * 4 + s15(x) + s15(y) + s15(z)
+
+    text = b"Adobe RGB (1998) test profile"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text) + 1) + text + b"\0" + b"\0" * 12 + b"\0" * 67
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 563/256 = 2.2
+    tags = [(b"desc", desc), (b"cprt", b"text" + b"\0" * 4 + b"none\0"), (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+            (b"rXYZ", xyz(0.6097, 0.3111, 0.0195)), (b"gXYZ", xyz(0.2053, 0.6257, 0.0609)),
+            (b"bXYZ", xyz(0.1492, 0.0632, 0.7446)), (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12 + b"acsp"
+              + b"\0" * 24 + b"\0" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
 
 
 @pytest.fixture(scope="module")
@@ -153,13 +185,24 @@ def pictures(tmp_path_factory, tiny_data) -> dict[str, Path]:
     rgba.save(out / "rgba.png")
     base.resize((1100, 830), Image.BICUBIC).save(out / "big.jpg", quality=90)  # max_side + box path
     base.resize((4000, 3000), Image.BICUBIC).save(out / "phone_12mp.jpg", quality=85)  # read in bands
+    # Encodings real pictures come in (issue 10): an embedded non-sRGB profile (neither Pillow nor the
+    # page converts colours: both must read the stored numbers), CMYK, 16-bit grey, progressive, 4:4:4
+    # chroma, a palette, lossy WebP.
+    base.save(out / "adobe_rgb.jpg", quality=92, icc_profile=adobe_rgb_icc())
+    base.convert("CMYK").save(out / "cmyk.jpg", quality=92)
+    grey16 = np.asarray(base.convert("L"), np.uint16) * 257 + np.random.default_rng(1).integers(0, 257, base.size[::-1])
+    Image.fromarray(np.minimum(grey16, 65535).astype(np.uint16)).save(out / "grey16.png")
+    base.save(out / "progressive.jpg", quality=88, progressive=True)
+    base.save(out / "chroma444.jpg", quality=95, subsampling=0)
+    base.convert("P", palette=Image.Palette.ADAPTIVE, colors=200).save(out / "palette.png")
+    base.save(out / "lossy.webp", quality=85)
     (out / "notes.jpg").write_text("this is a text file with a picture's name\n")
     corrupt = bytearray(jpgs[0].read_bytes())
     corrupt[4:600] = np.random.default_rng(0).integers(0, 256, 596, dtype=np.uint8).tobytes()
     (out / "corrupt.jpg").write_bytes(bytes(corrupt))
     Image.new("1", (9000, 8000)).save(out / "huge.png")  # 72 Mpx in a small file: refused unread
-    for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", "notes.jpg", "corrupt.jpg",
-                 "huge.png"):
+    for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", *AWKWARD, "notes.jpg",
+                 "corrupt.jpg", "huge.png"):
         files[name] = out / name
     return files
 
@@ -190,8 +233,8 @@ def _node(script: str, *args) -> str:
                                                      ("crops", 20, 1, 50), ("whole", 64, 3, 512),
                                                      ("picture", 32, 1, 384)])
 def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
-    """preprocess.js (TF.js ops) cuts the same views as train/preprocess.py for many picture sizes,
-    including upscaling, box pooling, odd sizes and one-crop grids."""
+    """preprocess.js (TF.js ops) makes the same model input as train/preprocess.py for many picture
+    sizes, including upscaling, box pooling and odd sizes."""
     spec = Spec(class_names=("a", "b"), input_size=size, view=view, grid=grid, max_side=max_side)
     (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
     rng = np.random.default_rng(size)
@@ -200,7 +243,7 @@ def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
         smooth = np.kron(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)), np.ones((8, 8, 1)))[:h, :w]
         for name, rgb in (("noise", rng.integers(0, 256, (h, w, 3))), ("smooth", smooth)):
             rgb = rgb.astype(np.uint8)
-            expected = views(rgb, spec)
+            expected = model_input(rgb, spec)
             rgb.tofile(tmp_path / "in.u8")
             _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32",
                   "--shape", f"{h},{w}", "--band-pixels", "20000")
@@ -217,7 +260,7 @@ def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
 @needs_node
 @pytest.mark.parametrize("view", ["whole", "crops", "picture"])
 def test_banded_reading_changes_no_number(tmp_path, view):
-    """Big pictures are read and pooled in row bands (memory); the views are bit-identical to one pass."""
+    """Big pictures are read and pooled in row bands (memory); the input is bit-identical to one pass."""
     spec = Spec(class_names=("a", "b"), input_size=48, view=view, grid=3, max_side=300)
     (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
     np.random.default_rng(1).integers(0, 256, (1203, 1601, 3)).astype(np.uint8).tofile(tmp_path / "in.u8")
@@ -226,7 +269,7 @@ def test_banded_reading_changes_no_number(tmp_path, view):
         _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / f"{band}.f32",
               "--shape", "1203,1601", "--band-pixels", band)
         out.append(np.fromfile(tmp_path / f"{band}.f32", "<f4"))
-    size = 300 * 225 * 3 if view == "picture" else spec.num_views * 48 * 48 * 3  # 1601x1203 -> 300x225
+    size = 48 * 48 * 3 if view == "whole" else 300 * 225 * 3  # 1601x1203 -> 300x225
     assert out[0].size == size and np.array_equal(out[0], out[1])
 
 
@@ -304,8 +347,9 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
             np.testing.assert_allclose(p, expected[name], atol=1e-3, rtol=0, err_msg=name)
 
         # The model inputs themselves (decode: EXIF, grayscale, alpha on white; geometry) match Python's.
-        for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", sorted(pictures)[0]):
-            mine, theirs = visit.page_views(pictures[name]), views(load_rgb(pictures[name]), spec)
+        for name in ("exif_rotated.jpg", "gray.png", "rgba.png", "big.jpg", "phone_12mp.jpg", *AWKWARD,
+                     sorted(pictures)[0]):
+            mine, theirs = visit.page_input(pictures[name]), model_input(load_rgb(pictures[name]), spec)
             assert mine.shape == theirs.shape, name
             # Chromium decodes these exactly as Pillow does; what remains is resize arithmetic, where a
             # value on a half level can round to the next level (see test_page_geometry_matches_python).
@@ -550,13 +594,13 @@ def test_missing_or_broken_model_says_how_to_train(browser, tmp_path, tiny_site_
 @needs_browser
 def test_browser_benchmark_runs(browser, tiny_run):
     """benchmarks.browser_bench.bench_model, which other scripts call, gives WASM timings for a run
-    folder (its 2x2 grid) and for a bare TF.js bundle (no spec: tracenet's defaults, a 3x3 grid)."""
+    folder (its preprocessing.json) and for a bare TF.js bundle (no spec: tracenet's defaults). The
+    crops model takes the whole normalized picture (3:2 at max_side) and cuts its grid itself."""
     from benchmarks.browser_bench import bench_model
 
-    for folder, views in ((tiny_run, 4), (tiny_run / "tfjs", 9)):
+    for folder, source in ((tiny_run, "preprocessing.json"), (tiny_run / "tfjs", "assumed")):
         got = bench_model(folder, runs=3, browser=browser)
-        assert got["backend"] == "wasm" and got["views"] == views and got["ms_per_picture"] > 0, got
-        assert got["ms_per_crop"] == pytest.approx(got["ms_per_picture"] / views)
-        assert got["first_prediction_ms"] > 0
+        assert got["backend"] == "wasm" and got["ms_per_picture"] > 0 and got["first_prediction_ms"] > 0, got
+        assert got["input_shape"] == [1, 341, 512, 3] and got["spec"].startswith(source), got
     got = bench_model(tiny_run / "tfjs", runs=3, browser=browser, spec=tiny_run / "preprocessing.json")
-    assert got["views"] == 4
+    assert got["input_shape"] == [1, 341, 512, 3]

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.preprocess import load_rgb, views
+from train.preprocess import load_rgb, model_input
 from train.runs import load_run_model
-from train.tfjs_node import missing, predict_tfjs
+from train.tfjs_node import missing, predict_tfjs, predict_tfjs_pictures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,51 +29,54 @@ def sample_pictures(run_dir, n=8) -> list[str]:
     return [r["path"] for r in rows[:n]]
 
 
-def keras_and_views(run_dir):
+def keras_and_inputs(run_dir):
+    """-> (spec, model, the pictures' model inputs (a list of [1, H, W, 3]: the demo pictures differ in
+    size), Keras's probabilities [N, C])."""
     spec, model = load_run_model(run_dir)
-    x = np.concatenate([views(load_rgb(p), spec) for p in sample_pictures(run_dir)])
-    return spec, model, x, model(x, training=False).numpy()
+    inputs = [model_input(load_rgb(p), spec) for p in sample_pictures(run_dir)]
+    return spec, model, inputs, np.concatenate([model(x, training=False).numpy() for x in inputs])
 
 
 @pytest.fixture(scope="module")
 def tracenet(tiny_run):
-    return keras_and_views(tiny_run)
+    return keras_and_inputs(tiny_run)
 
 
 @pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
 def test_float32_bundle_matches_keras(tiny_models, run):
+    """One picture in, one row of probabilities out; the crops model cuts and votes its grid inside
+    TF.js too (slicing on the picture's own size), for pictures of several sizes."""
     run_dir = tiny_models / "runs" / run
-    spec, _, x, expected = keras_and_views(run_dir)
-    assert x.shape[1:] == (spec.input_size, spec.input_size, 3) and len(x) >= 8
-    got = predict_tfjs(run_dir / "tfjs", x)
+    spec, _, inputs, expected = keras_and_inputs(run_dir)
+    assert len(inputs) >= 8 and expected.shape == (len(inputs), len(spec.class_names))
+    if spec.view == "crops":
+        assert len({x.shape for x in inputs}) > 1  # several picture sizes went through the one graph
+    got = predict_tfjs_pictures(run_dir / "tfjs", inputs)
     assert got.shape == expected.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
-    # Averaged over the views as the page does: the same top class for every picture.
-    k = spec.num_views
-    assert np.array_equal(got.reshape(-1, k, got.shape[1]).mean(1).argmax(1),
-                          expected.reshape(-1, k, expected.shape[1]).mean(1).argmax(1))
 
 
 def test_cpu_backend_matches_wasm(tiny_run, tracenet):
-    _, _, x, expected = tracenet
-    np.testing.assert_allclose(predict_tfjs(tiny_run / "tfjs", x[:4], backend="cpu"), expected[:4], atol=1e-4)
+    _, _, inputs, expected = tracenet
+    got = predict_tfjs_pictures(tiny_run / "tfjs", inputs[:4], backend="cpu")
+    np.testing.assert_allclose(got, expected[:4], atol=1e-4)
 
 
 def test_site_model_folder_is_the_current_run(tiny_run, tiny_site_model, tracenet):
     """The training command refreshed the page's model/ from this run: same answers."""
-    _, _, x, expected = tracenet
-    np.testing.assert_allclose(predict_tfjs(tiny_site_model, x), expected, atol=1e-4)
+    _, _, inputs, expected = tracenet
+    np.testing.assert_allclose(predict_tfjs_pictures(tiny_site_model, inputs), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("quantize,atol", [("float16", 5e-3), ("uint8", 0.1)])
 def test_quantized_bundles_load_and_stay_close(tmp_path, tracenet, quantize, atol):
     from train.export import export_tfjs, folder_bytes
 
-    _, model, x, expected = tracenet
+    _, model, inputs, expected = tracenet
     f32 = export_tfjs(model, tmp_path / "tfjs")
     q = export_tfjs(model, tmp_path / f"tfjs-{quantize}", quantize=quantize)
     assert folder_bytes(q) < folder_bytes(f32)
-    got = predict_tfjs(q, x)
+    got = predict_tfjs_pictures(q, inputs)
     assert got.shape == expected.shape and np.isfinite(got).all()
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-4)
     np.testing.assert_allclose(got, expected, atol=atol)

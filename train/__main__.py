@@ -419,13 +419,16 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None, st
             save_cache=(lambda c: frozen.save_cache(c, staging / FEATURES_FILE)) if staging else None)
         history = {}
     else:
-        model, history, stats = fit(args, spec, items, failures, staging=staging, init=init)
+        from .model import picture_model
+
+        crop_model, history, stats = fit(args, spec, items, failures, staging=staging, init=init)
+        model = picture_model(crop_model, spec)
         val = [it for it in items if it.split == "val"]
         probs, errors = predict_files(model, spec, [it.path for it in val])
         keep = [i for i, e in enumerate(errors) if e is None]
         cal_labels = np.array([val[i].label for i in keep], dtype=int)
         a, c = calibrate.fit_calibration(np.log(np.clip(probs[keep], 1e-7, 1.0)), cal_labels, len(spec.class_names))
-        calibrate.fold_into_last_dense(model, a, c)
+        calibrate.fold_into_last_dense(crop_model, a, c)
         cal_probs, _ = predict_files(model, spec, [val[i].path for i in keep])
         stats["calibration_pictures"] = len(keep)
     stats["unsure"] = calibrate.unsure_level(cal_probs, cal_labels)
@@ -434,7 +437,8 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None, st
 
 def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Path | None = None) -> tuple:
     """Build and train args.arch (trained end to end by Keras) on the items' train split (val split for
-    early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats). With a
+    early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats); crops view:
+    the network on single crops, which model.picture_model wraps for whole pictures. With a
     staging folder the weights are saved there after every epoch, and taken up again on resume; with
     `init`, training starts from that run's weights."""
     import keras
@@ -451,7 +455,7 @@ def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Pa
         initial_epoch = int(json.loads((staging / "checkpoint.json").read_text())["epochs_done"])
         print(f"resumed from the weights after epoch {initial_epoch}")
     elif init is not None:
-        model.set_weights(runs.load_run_model(init)[1].get_weights())
+        model.set_weights(runs.load_run_model(init)[1].get_weights())  # crops view: the crop network's
         print(f"starting from the weights of {init.name}")
     n_train = sum(it.split == "train" for it in items)
     per_image = crops_per_image(args, n_train) if spec.view == "crops" else 1

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .progress import Progress
-from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, grid_views, load_rgb,
+from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, crop_grid, load_rgb,
                          normalize, normalized_size, too_small)
 
 SPLITS = ("train", "val", "test")
@@ -268,7 +268,7 @@ def evaluation_dataset(items, split: str, spec: Spec, batch_size: int, failures:
     ds = _decoded(ds, spec, failures)
 
     def grid(image, label):
-        v = grid_views(image, spec)
+        v = crop_grid(image[None], spec.input_size, spec.grid) if spec.view == "crops" else image[None]
         return tf.data.Dataset.from_tensor_slices((v, tf.fill([tf.shape(v)[0]], label)))
 
     return ds.flat_map(grid).batch(batch_size).prefetch(tf.data.AUTOTUNE)

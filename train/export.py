@@ -147,7 +147,7 @@ def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_
     -> {bundle: {...}}, or {"skipped": why} when Node/TF.js is not installed."""
     import numpy as np
 
-    from .preprocess import load_rgb, views
+    from .preprocess import load_rgb, model_input
     from .tfjs_node import missing, predict_tfjs_pictures
 
     problem = missing()
@@ -156,7 +156,7 @@ def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_
     paths, labels, keras_probs = list(paths)[:limit], np.asarray(labels)[:limit], np.asarray(keras_probs)[:limit]
     if not paths:
         return {"skipped": "no test pictures"}
-    per_picture = [views(load_rgb(p), spec) for p in paths]
+    per_picture = [model_input(load_rgb(p), spec) for p in paths]
     out = {}
     for name in bundles:
         probs = predict_tfjs_pictures(Path(run_dir) / name, per_picture)

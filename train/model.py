@@ -77,6 +77,57 @@ def rendernet2017(input_size: int, num_classes: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="rendernet2017")
 
 
+@keras.saving.register_keras_serializable(package="render_or_real")
+class CropGrid(layers.Layer):
+    """Crops view, inside the model: pictures [N, H, W, 3] -> their grid x grid crops
+    [N * grid^2, size, size, 3] (train/preprocess.py crop_grid, the one definition of the lattice)."""
+
+    def __init__(self, size: int, grid: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.grid = int(size), int(grid)
+
+    def call(self, images):
+        from .preprocess import crop_grid
+
+        return crop_grid(images, self.size, self.grid)
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.size, self.size, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "grid": self.grid}
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class MeanOverCrops(layers.Layer):
+    """The vote: probabilities of N pictures' crops [N * crops, C] -> their mean per picture [N, C]."""
+
+    def __init__(self, crops: int, **kwargs):
+        super().__init__(**kwargs)
+        self.crops = int(crops)
+
+    def call(self, probs):
+        return keras.ops.mean(keras.ops.reshape(probs, (-1, self.crops, probs.shape[-1])), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "crops": self.crops}
+
+
+def picture_model(model: keras.Model, spec) -> keras.Model:
+    """The model as every consumer runs it: one normalized picture in (preprocess.model_input), one row
+    of probabilities out. Crops view: the crop network behind CropGrid and before MeanOverCrops (its
+    layers shared, so calibrating the crop network calibrates this too); other views: the model itself."""
+    if spec.view != "crops":
+        return model
+    pictures = keras.Input((None, None, 3), name="picture")
+    crops = CropGrid(spec.input_size, spec.grid, name="crop_grid")(pictures)
+    voted = MeanOverCrops(spec.grid * spec.grid, name="vote")(model(crops))
+    return keras.Model(pictures, voted, name=f"{model.name}_voted")
+
+
 # tracenet's first stage is a fixed high-pass, on each colour channel: the second difference across
 # (1, -2, 1), down (its transpose), and both (the 3x3 "KB" kernel (-1 2 -1; 2 -4 2; -1 2 -1) of the SRM
 # residual family, Fridrich & Kodovsky 2012). It removes the content (smooth shading, colour) and keeps

@@ -18,19 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, too_small, views
+from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, model_input, too_small
 
 
 class TooSmall(BadImage):
     """A readable picture too small for the model to judge (the message starts with TOO_SMALL)."""
 
 
-def picture_views(path, spec: Spec) -> np.ndarray:
+def picture_input(path, spec: Spec) -> np.ndarray:
+    """The model's input for one picture file [1, H, W, 3]; raises BadImage (TooSmall included)."""
     rgb = load_rgb(path)
     problem = too_small(rgb, spec)
     if problem:
         raise TooSmall(f"{path}: {problem}")
-    return views(rgb, spec)
+    return model_input(rgb, spec)
 
 
 def verdict_of(probs, error: str | None, spec: Spec) -> str:
@@ -49,8 +50,7 @@ def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int =
     order of `paths`.
 
     Pictures are decoded on a few threads (Pillow releases the GIL) while the model runs, at most
-    one chunk ahead; views of the same size are batched together; the views of a picture (1, or
-    grid x grid crops) are averaged into its probabilities."""
+    one chunk ahead; pictures whose inputs have the same size go through the model together."""
     from .model import compiled
     from .progress import Progress
 
@@ -59,7 +59,7 @@ def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int =
 
     def load(path):
         try:
-            return picture_views(path, spec), None
+            return picture_input(path, spec), None
         except BadImage as e:
             return None, str(e)
 
@@ -70,19 +70,15 @@ def predict_stream(model, spec: Spec, paths, batch_size: int = 128, chunk: int =
         for start in range(0, len(paths), chunk):
             loaded = [f.result() for f in ahead]
             ahead = submit(start + chunk)  # the next chunk decodes while the model runs on this one
-            by_shape: dict[tuple, list[int]] = {}  # view shape -> pictures: one batch per shape
-            for k, (v, _) in enumerate(loaded):
-                if v is not None:
-                    by_shape.setdefault(v.shape[1:], []).append(k)
+            by_shape: dict[tuple, list[int]] = {}  # input shape -> pictures: one batch per shape
+            for k, (x, _) in enumerate(loaded):
+                if x is not None:
+                    by_shape.setdefault(x.shape[1:], []).append(k)
             probs: dict[int, np.ndarray] = {}
             for members in by_shape.values():
                 batch = np.concatenate([loaded[k][0] for k in members])
                 out = np.concatenate([run(batch[i:i + batch_size]).numpy() for i in range(0, len(batch), batch_size)])
-                first = 0
-                for k in members:
-                    n = len(loaded[k][0])
-                    probs[k] = out[first:first + n].mean(axis=0)
-                    first += n
+                probs.update(zip(members, out))
             bar.add(len(loaded))
             for k, (_, error) in enumerate(loaded):
                 yield start + k, probs.get(k), error

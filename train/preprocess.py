@@ -5,7 +5,8 @@ evaluation, `train.predict`, the Streamlit app (all through this module) and the
 (`static_site/preprocess.js`, a line-by-line port) read it from there.
 
 Steps, in order (the JSON names each one):
-1. decode   - EXIF orientation applied; any mode (grayscale, palette, CMYK, 16-bit, ...) to 8-bit RGB;
+1. decode   - EXIF orientation applied; any mode (grayscale, palette, CMYK, 16-bit: its high byte, as
+              browsers decode it, ...) to 8-bit RGB;
               transparency composited onto white. A picture whose shorter side is below min_side
               pixels is "too small to judge" (no answer is given).
 2. geometry - view "whole":   centre square crop (side = shorter side) then resize to input_size.
@@ -17,9 +18,11 @@ Steps, in order (the JSON names each one):
               anti-alias step both TensorFlow and TF.js have), then bilinear with half-pixel centres;
               a resized picture is rounded to whole 0-255 levels (as if saved as 8-bit), so that
               training (which keeps pictures as uint8) and prediction see the same numbers.
-3. predict  - "whole" and "picture": one view. "crops": a grid x grid lattice of crops, evenly spaced
-              from the top-left to the bottom-right corner (offsets floor(i * (H - size) / (grid - 1))),
-              and the class probabilities averaged over the crops.
+3. predict  - the model's input is the one normalized picture [1, H, W, 3]. "crops": the model itself
+              (train/model.py) cuts a grid x grid lattice of input_size crops, evenly spaced from the
+              top-left to the bottom-right corner (offsets floor(i * (H - size) / (grid - 1)), see
+              crop_grid) and averages the class probabilities over them; every consumer hands it the
+              picture and reads one row of probabilities.
 4. decide   - the class with the largest probability (the model's probabilities are calibrated, see
               train/calibrate.py); "unsure" when that probability is below unsure_below.
 The model takes raw 0-255 RGB float32 [N, H, W, 3] and does its own scaling.
@@ -35,6 +38,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 SPEC_FILE = "preprocessing.json"
 SPEC_FORMAT = "render-or-real/preprocessing@1"
+# Where the crops of the "crops" view are cut and voted: inside the model. Runs made before that have
+# "mean_probability" here and a model that takes single crops; they are refused with a clear message.
+COMBINE = "in_model"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 
 # Pictures above this many pixels are refused as absurd (decompression bombs) rather than decoded.
@@ -67,10 +73,6 @@ class Spec:
     unsure_below: float | None = None  # "unsure" when the largest probability is below this
     extra: dict = field(default_factory=dict)
 
-    @property
-    def num_views(self) -> int:
-        return self.grid * self.grid if self.view == "crops" else 1
-
     def to_json(self) -> dict:
         d = asdict(self)
         d["class_names"] = list(self.class_names)
@@ -82,7 +84,7 @@ class Spec:
             "resize": "box+bilinear",
             "round_after_resize": True,
             "input": {"dtype": "float32", "range": [0, 255], "layout": "NHWC"},
-            "combine": "mean_probability",
+            "combine": COMBINE,
             "decide": "argmax, unsure below unsure_below",
         }
 
@@ -98,6 +100,9 @@ def load_spec(path: Path) -> Spec:
         raise ValueError(f"{path}: cannot read preprocessing spec ({e})") from None
     if d.get("format") != SPEC_FORMAT:
         raise ValueError(f"{path}: not a {SPEC_FORMAT} file")
+    if d.get("view") == "crops" and d.get("combine") != COMBINE:
+        raise ValueError(f"{path}: a crops-view run made before the crop grid moved into the model (its model "
+                         "takes single crops); train it again")
     keys = {f for f in Spec.__dataclass_fields__}
     d = {k: v for k, v in d.items() if k in keys}
     d["class_names"] = tuple(d["class_names"])
@@ -132,10 +137,10 @@ def load_rgb(path) -> np.ndarray:
 def to_rgb_array(im: Image.Image) -> np.ndarray:
     """Any Pillow mode to 8-bit RGB; alpha composited onto white."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
-        a = np.clip(np.round(a * (255.0 / hi)), 0, 255).astype(np.uint8)
-        return np.repeat(a[..., None], 3, axis=2)
+        a = np.asarray(im, dtype=np.int64)
+        if im.mode.startswith("I;16") or a.max() > 255:
+            a = np.clip(a, 0, 65535) >> 8  # 16 bits -> 8: the high byte, as browsers decode 16-bit PNGs
+        return np.repeat(np.clip(a, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     if im.mode == "F":
         a = np.clip(np.round(np.asarray(im, dtype=np.float64)), 0, 255).astype(np.uint8)
         return np.repeat(a[..., None], 3, axis=2)
@@ -217,29 +222,28 @@ def decide(probs, spec: Spec) -> str:
     return spec.class_names[top]
 
 
-def grid_views(image, spec: Spec):
-    """The prediction views cut from a normalized float32 [H, W, 3] tensor (works in tf.data too)."""
+def crop_grid(images, size: int, grid: int):
+    """The crops view's lattice, in TensorFlow ops on dynamic shapes (the model's CropGrid layer, also
+    in TF.js, and the validation stream): pictures [N, H, W, C] (H, W >= size) -> crops
+    [N * grid * grid, size, size, C], picture by picture, each row by row."""
     tf = _tf()
-    if spec.view != "crops":
-        return image[None]
-    s, g = spec.input_size, spec.grid
-    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
 
     def offsets(length):
-        if g == 1:
-            return tf.reshape((length - s) // 2, [1])
-        return (tf.range(g) * (length - s)) // (g - 1)
+        if grid == 1:
+            return [(length - size) // 2]
+        return [(i * (length - size)) // (grid - 1) for i in range(grid)]
 
-    tops, lefts = offsets(h), offsets(w)
-    return tf.stack([image[tops[i]:tops[i] + s, lefts[j]:lefts[j] + s] for i in range(g) for j in range(g)])
+    crops = [images[:, top:top + size, left:left + size, :] for top in offsets(h) for left in offsets(w)]
+    return tf.reshape(tf.stack(crops, axis=1), [-1, size, size, images.shape[-1] or 3])
 
 
-def views(rgb: np.ndarray, spec: Spec) -> np.ndarray:
-    """The model inputs for one picture: float32 [num_views, size, size, 3], 0-255."""
-    return grid_views(normalize(rgb, spec), spec).numpy()
+def model_input(rgb: np.ndarray, spec: Spec) -> np.ndarray:
+    """What the model takes for one picture: float32 [1, H, W, 3] of whole 0-255 levels (whole view:
+    its input_size square; crops and picture views: the normalized picture)."""
+    return normalize(rgb, spec).numpy()[None]
 
 
 def model_eye_square(rgb: np.ndarray, spec: Spec) -> np.ndarray:
-    """What to show people as 'the square the model sees' (first/centre view), uint8."""
-    v = views(rgb, spec)
-    return np.clip(np.round(v[len(v) // 2]), 0, 255).astype(np.uint8)
+    """What to show people as 'what the model sees' (its input picture), uint8."""
+    return np.clip(np.round(model_input(rgb, spec)[0]), 0, 255).astype(np.uint8)

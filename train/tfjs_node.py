@@ -42,7 +42,7 @@ def tfjs_available() -> bool:
 
 def predict_tfjs(model_dir, views: np.ndarray, backend: str = "wasm", timeout: float = 600) -> np.ndarray:
     """Probabilities float32 [N, C] of the TF.js graph model in model_dir (model.json + shards) for
-    float32 views [N, H, W, 3] (0-255, as train.preprocess.views makes them)."""
+    float32 pictures [N, H, W, 3] (0-255, as train.preprocess.model_input makes them)."""
     problem = missing()
     if problem:
         raise TfjsUnavailable(f"cannot run TF.js in Node: {problem}")
@@ -67,20 +67,15 @@ def predict_tfjs(model_dir, views: np.ndarray, backend: str = "wasm", timeout: f
     return out.reshape(len(views), report["classes"]) if len(views) else out.reshape(0, 0)
 
 
-def predict_tfjs_pictures(model_dir, views_list, backend: str = "wasm") -> np.ndarray:
-    """Per-picture probabilities [P, C] of a TF.js graph model for each picture's views (a list of
-    [n_i, H_i, W_i, 3] arrays), the views of a picture averaged as the page does. Pictures whose views
-    have the same size go through TF.js together."""
+def predict_tfjs_pictures(model_dir, inputs, backend: str = "wasm") -> np.ndarray:
+    """Per-picture probabilities [P, C] of a TF.js graph model for each picture's model input (a list of
+    [1, H_i, W_i, 3] arrays, preprocess.model_input). Pictures of the same size go through TF.js together."""
     by_shape: dict[tuple, list[int]] = {}
-    for i, v in enumerate(views_list):
-        by_shape.setdefault(v.shape[1:], []).append(i)
-    out: list = [None] * len(views_list)
+    for i, x in enumerate(inputs):
+        by_shape.setdefault(x.shape[1:], []).append(i)
+    out: list = [None] * len(inputs)
     for indices in by_shape.values():
-        stacked = np.concatenate([views_list[i] for i in indices])
-        probs = predict_tfjs(model_dir, stacked, backend=backend)
-        start = 0
-        for i in indices:
-            n = len(views_list[i])
-            out[i] = probs[start:start + n].mean(axis=0)
-            start += n
+        probs = predict_tfjs(model_dir, np.concatenate([inputs[i] for i in indices]), backend=backend)
+        for i, p in zip(indices, probs):
+            out[i] = p
     return np.stack(out) if out else np.zeros((0, 0), np.float32)

@@ -3,7 +3,7 @@
 //   node tools/tfjs-views.mjs SPEC.json INPUT.u8 OUTPUT.f32 --shape H,W [--backend wasm|cpu] [--band-pixels N]
 //
 // INPUT.u8 is raw uint8 RGB [H, W, 3] (a decoded picture); OUTPUT.f32 gets raw float32 little-endian
-// [numViews, size, size, 3]. Decoding itself needs a browser (tests/test_static_site.py covers it).
+// [1, H', W', 3] (the model's input). Decoding itself needs a browser (tests/test_static_site.py covers it).
 import { readFileSync, writeFileSync } from "node:fs";
 
 import * as tf from "@tensorflow/tfjs-core";
@@ -11,7 +11,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 
 globalThis.tf = tf; // preprocess.js uses the global runtime, as in the browser
-const { BAND_PIXELS, checkSpec, views } = await import("../preprocess.js");
+const { BAND_PIXELS, checkSpec, modelInput } = await import("../preprocess.js");
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -33,7 +33,7 @@ await tf.ready();
 const spec = checkSpec(JSON.parse(readFileSync(specPath, "utf8")));
 const raw = readFileSync(inputPath);
 const [h, w] = shape;
-const out = tf.tidy(() => views(tf.tensor3d(Int32Array.from(raw), [h, w, 3], "int32"), spec, bandPixels));
+const out = tf.tidy(() => modelInput(tf.tensor3d(Int32Array.from(raw), [h, w, 3], "int32"), spec, bandPixels));
 const data = await out.data();
 writeFileSync(outputPath, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 console.log(JSON.stringify({ backend: tf.getBackend(), shape: out.shape }));
