@@ -759,9 +759,9 @@ def disagreements(a: Run, b: Run) -> None:
 
 
 def section_arch_vs_default(usable: list[Run]) -> None:
-    from train.__main__ import parse_args
+    from train.config import TrainConfig
 
-    default_arch = parse_args([]).arch
+    default_arch = TrainConfig().arch
     newest = {}
     for r in usable:  # newest first
         newest.setdefault(r.arch, r)

@@ -32,7 +32,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -231,8 +230,7 @@ def browser_wasm_ms(bundle: Path, spec=None):
 
 def run_arch(arch, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import make_spec, train_model
-    from train.__main__ import parse_args as train_parse_args
+    from train.__main__ import config_from_argv, make_spec, train_model
     from train.export import export_tfjs, folder_bytes
     from train.predict import predict_files
     from train.tfjs_node import missing as tfjs_missing
@@ -252,13 +250,13 @@ def run_arch(arch, args, class_names, items, log) -> dict:
             fitems = fold_items(items, folds, k, args.val_fraction, seed, args.group_pattern)
             targv = ["--data", str(args.data), "--arch", arch, "--seed", str(seed),
                      "--group-pattern", args.group_pattern] + shlex.split(args.train_args)
-            targs = train_parse_args(targv)
-            spec, positive = make_spec(targs, class_names)
+            config = config_from_argv(targv)
+            spec, positive = make_spec(config, class_names)
             failures = data_lib.DecodeFailures()
             log(f"[{arch}] seed {seed} fold {k + 1}/{args.folds}: "
                 + data_lib.describe(fitems, class_names))
             with quiet(args.verbose):
-                model, spec, history, stats = train_model(targs, spec, fitems, failures)
+                model, spec, history, stats = train_model(config, spec, fitems, failures)
             test = [it for it in fitems if it.split == "test"]
             t0 = time.perf_counter()
             probs, errors = predict_files(model, spec, [it.path for it in test])

@@ -71,7 +71,7 @@ def held_out_sources(items, limit: int | None) -> list[str]:
 
 def run_variant(name: str, train_args: str, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import make_spec, parse_args as train_parse_args, train_model
+    from train.__main__ import config_from_argv, make_spec, train_model
     from train.predict import predict_files
 
     sources = held_out_sources(items, args.max_sources)
@@ -80,12 +80,12 @@ def run_variant(name: str, train_args: str, args, class_names, items, log) -> di
     seconds = []
     for k, src in enumerate(sources):
         fitems = loso_items(items, src, args.val_fraction, args.group_pattern)
-        targs = train_parse_args(["--data", str(args.data), "--group-pattern", args.group_pattern]
-                                 + shlex.split(train_args))
-        spec, _ = make_spec(targs, class_names)
+        config = config_from_argv(["--data", str(args.data), "--group-pattern", args.group_pattern]
+                                  + shlex.split(train_args))
+        spec, _ = make_spec(config, class_names)
         t0 = time.time()
         with quiet(args.verbose):
-            model, spec, _, stats = train_model(targs, spec, fitems, data_lib.DecodeFailures(), cache=cache)
+            model, spec, _, stats = train_model(config, spec, fitems, data_lib.DecodeFailures(), cache=cache)
         seconds.append(time.time() - t0)
         test = [it for it in fitems if it.split == "test"]
         probs, errors = predict_files(model, spec, [it.path for it in test])

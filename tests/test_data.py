@@ -121,6 +121,23 @@ def test_command_line_errors_exit_2(capsys):
     assert e.value.code == 2 and "--split" in capsys.readouterr().err
 
 
+def test_the_command_line_builds_one_train_config():
+    """`python -m train` flags and the benchmarks' variant flags become one TrainConfig, with the
+    architecture's defaults filled in; what make_spec reads."""
+    from train.__main__ import config_from_argv, make_spec
+    from train.config import TrainConfig
+
+    config = config_from_argv(["--arch", "tracenet", "--no-augment", "--split", "70/20/10", "--grid", "3",
+                               "--slice", "kitchens=kitchen"])
+    assert config == TrainConfig(arch="tracenet", augment=False, fractions=(0.7, 0.2, 0.1), grid=3,
+                                 slices={"kitchens": "kitchen"}, image_size=64, max_side=512, quantize="float16")
+    assert config_from_argv([]) == TrainConfig().resolved() and TrainConfig().resolved().quantize == "mixed"
+    spec, positive = make_spec(config, ["photo", "render"])
+    assert (spec.view, spec.input_size, spec.grid, spec.max_side, positive) == ("crops", 64, 3, 512, 1)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        TrainConfig(arch="resnet").resolved()
+
+
 def test_progress_lines_name_the_count_and_the_rate():
     import io
 

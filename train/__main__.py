@@ -30,6 +30,7 @@ from pathlib import Path
 
 from . import data as data_lib  # noqa: E402
 from . import runs  # noqa: E402
+from .config import TrainConfig  # noqa: E402
 from .evaluate import SOURCE_PATTERN  # noqa: E402
 from .preprocess import SPEC_FILE, Spec, save_spec  # noqa: E402
 
@@ -37,23 +38,25 @@ DEFAULT_DATA = Path("data")
 VIEWS_PER_EPOCH = 4096  # crops view, --crops-per-image not given: crops per picture = this / pictures
 
 
-def crops_per_image(args, n_train: int) -> int:
+def crops_per_image(config: TrainConfig, n_train: int) -> int:
     """Random crops per training picture per epoch: as asked, else enough for about VIEWS_PER_EPOCH
     crops an epoch (few pictures: many crops each, since decoding is the cost and crops are cheap)."""
-    if args.crops_per_image:
-        return args.crops_per_image
+    if config.crops_per_image:
+        return config.crops_per_image
     return int(min(32, max(2, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
 
 
-def epochs_for(args, n_train: int) -> int:
+def epochs_for(config: TrainConfig, n_train: int) -> int:
     """Most epochs: as asked, else 16 for a small training set (its pictures come round often, with
     fresh crops and augmentation each time) and 8 for a large one (each epoch already varied)."""
-    if args.epochs:
-        return args.epochs
+    if config.epochs:
+        return config.epochs
     return 16 if n_train < 1000 else 8
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line -> its options; `.config` is the TrainConfig they ask for (the rest says where
+    the data and models are and what to do with the run)."""
     from .export import QUANTIZATIONS
     from .model import ARCHS
 
@@ -135,7 +138,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     except (ValueError, AssertionError):
         p.error(f"--split {args.split!r}: expected three percentages like 80/10/10")
     args.fractions = tuple(x / sum(parts) for x in parts)
-    args.quantize = args.quantize or ARCHS[args.arch].get("quantize", "float16")
     for name in ("epochs", "batch_size", "grid", "crops_per_image", "demo_per_class", "max_side"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -153,7 +155,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         if not sep or not name:
             p.error(f"--slice {item!r}: expected NAME=REGEX")
         args.slices[name] = pattern
+    args.config = TrainConfig(
+        arch=args.arch, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+        image_size=args.image_size, grid=args.grid, max_side=args.max_side, copies=args.copies,
+        crops_per_image=args.crops_per_image, learning_rate=args.learning_rate, seed=args.seed,
+        fractions=args.fractions, group_pattern=args.group_pattern, source_pattern=args.source_pattern,
+        slices=args.slices, positive_class=args.positive_class, quantize=args.quantize,
+        augment=not args.no_augment).resolved()
     return args
+
+
+def config_from_argv(argv) -> TrainConfig:
+    """The TrainConfig of `python -m train ARGV` (benchmark variants are written as command-line flags)."""
+    return parse_args(list(argv)).config
 
 
 def main(argv=None) -> int:
@@ -195,20 +209,20 @@ def train(args, staging: Path | None = None) -> int:
     t_start = time.time()
     data_dir, synthetic = prepare_data(args)
     t_data = time.time()  # demo data generation, when there was any, is not part of the scan
-    class_names, items, skipped = data_lib.discover(data_dir, args.fractions, args.group_pattern)
+    config = args.config
+    class_names, items, skipped = data_lib.discover(data_dir, config.fractions, config.group_pattern)
     print(f"data: {data_dir} ({'SYNTHETIC demo data' if synthetic else 'your pictures'}): "
           f"{len(class_names)} classes {class_names}; {data_lib.describe(items, class_names)}"
           + (f"; {len(skipped)} files skipped" if skipped else ""))
     if not any(it.split == "train" for it in items):
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
-    spec, positive = make_spec(args, class_names)
+    spec, positive = make_spec(config, class_names)
     init = resolve_init(args, spec)
     t_scanned = time.time()
 
-    run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.arch}"
+    run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{config.arch}"
     staging = staging or runs.staging_dir(args.models, run_id)
     runs.write_json(staging / CONFIG_FILE, {"argv": args.argv, "started": datetime.now(timezone.utc).isoformat()})
-    stage = "training"
     try:
         with Tee(staging / "train.log"):
             final, metrics = run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic,
@@ -251,10 +265,11 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
     from .predict import predict_files
 
     t_start, t_data, t_scanned = times
+    config = args.config
     class_names = list(spec.class_names)
     stage("training")
     failures = data_lib.DecodeFailures()
-    model, spec, history, fit_stats = train_model(args, spec, items, failures, staging=staging, init=init)
+    model, spec, history, fit_stats = train_model(config, spec, items, failures, staging=staging, init=init)
     train_seconds = fit_stats["seconds"]
     # The trained model is kept before anything else can fail.
     stage("evaluation")
@@ -279,10 +294,10 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
     for split, (its, p) in scored.items():
         if its:
             reports[split]["by_source"] = by_source([it.path for it in its], [it.label for it in its], p,
-                                                    args.source_pattern)
-            if args.slices:
+                                                    config.source_pattern)
+            if config.slices:
                 reports[split]["slices"] = by_slice([it.path for it in its], [it.label for it in its], p,
-                                                    class_names, args.slices)
+                                                    class_names, config.slices)
     eval_seconds = time.time() - t_eval
     write_predictions(staging / "predictions.csv", scored, spec)
     skipped_all = skipped + data_lib.unique_failures(failures)
@@ -290,8 +305,8 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
         "run_id": run_id,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m train " + " ".join(shlex.quote(a) for a in args.argv),
-        "arch": args.arch,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "arch": config.arch,
+        "config": {**config.to_json(), "data": str(args.data), "models": str(args.models)},
         "class_names": class_names,
         "positive_class": spec.positive_class,
         "threshold": threshold,
@@ -315,7 +330,7 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
     }
     runs.write_json(staging / "metrics.json", metrics)
     stage("export")
-    metrics = export_run(staging, model, spec, args.quantize)
+    metrics = export_run(staging, model, spec, config.quantize)
     metrics["timings"]["total_s"] = round(time.time() - t_start, 2)
     runs.write_json(staging / "metrics.json", metrics)
     return runs.finish(staging, args.models, run_id), metrics
@@ -370,34 +385,36 @@ def resolve_init(args, spec: Spec) -> Path | None:
         return None
     run = runs.resolve(args.models, None if args.init_from == "current" else args.init_from)
     m = runs.load_metrics(run)
-    if m.get("arch") != args.arch:
-        raise data_lib.DataError(f"--init-from {args.init_from}: that run is {m.get('arch')}, not {args.arch}")
-    if args.arch != "lite0" and m.get("class_names") != list(spec.class_names):
+    arch = args.config.arch
+    if m.get("arch") != arch:
+        raise data_lib.DataError(f"--init-from {args.init_from}: that run is {m.get('arch')}, not {arch}")
+    if arch != "lite0" and m.get("class_names") != list(spec.class_names):
         raise data_lib.DataError(f"--init-from {args.init_from}: its classes {m.get('class_names')} differ from "
                                  f"{list(spec.class_names)}")
     return run
 
 
-def make_spec(args, class_names) -> tuple[Spec, int | None]:
-    """The run's preprocessing spec from the flags and the architecture's view; and the index of the
+def make_spec(config: TrainConfig, class_names) -> tuple[Spec, int | None]:
+    """The run's preprocessing spec from the config and the architecture's view; and the index of the
     positive class (two classes) or None."""
     from .model import ARCHS
 
-    arch = ARCHS[args.arch]
-    positive = pick_positive(class_names, args.positive_class)
-    input_size = args.image_size or arch["input_size"]
+    config = config.resolved()
+    arch = ARCHS[config.arch]
+    positive = pick_positive(class_names, config.positive_class)
+    input_size = config.image_size
     # Too small to judge: smaller than a crop (crops view), else what the architecture says.
     min_side = input_size if arch["view"] == "crops" else arch.get("min_side", 1)
     spec = Spec(class_names=tuple(class_names), input_size=input_size, view=arch["view"],
-                max_side=args.max_side or arch.get("max_side", 512), grid=args.grid, min_side=min_side,
+                max_side=config.max_side, grid=config.grid, min_side=min_side,
                 positive_class=class_names[positive] if positive is not None else None,
                 threshold=0.5 if positive is not None else None)
     return spec, positive
 
 
-def train_model(args, spec: Spec, items, failures, cache: dict | None = None, staging: Path | None = None,
-                init: Path | None = None):
-    """Fit args.arch on the items' training split, calibrate it on pictures it was not trained on
+def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | None = None,
+                staging: Path | None = None, init: Path | None = None):
+    """Fit config.arch on the items' training split, calibrate it on pictures it was not trained on
     (train/calibrate.py) and choose its "unsure" level there. -> (model, spec with its unsure level,
     history {metric: [per epoch]} (empty for lite0), stats). What `python -m train` and the
     benchmarks both run. `cache`: see frozen.embed. `staging`: the run folder, where lite0 keeps its
@@ -406,7 +423,7 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None, st
     from . import calibrate
     from .predict import predict_files
 
-    if args.arch == "lite0":
+    if config.arch == "lite0":
         from . import frozen
 
         if cache is None:
@@ -415,13 +432,13 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None, st
                 if source is not None:
                     cache.update(frozen.load_cache(source / FEATURES_FILE))
         model, stats, (cal_probs, cal_labels) = frozen.fit(
-            args, spec, items, failures, cache=cache,
+            config, spec, items, failures, cache=cache,
             save_cache=(lambda c: frozen.save_cache(c, staging / FEATURES_FILE)) if staging else None)
         history = {}
     else:
         from .model import picture_model
 
-        crop_model, history, stats = fit(args, spec, items, failures, staging=staging, init=init)
+        crop_model, history, stats = fit(config, spec, items, failures, staging=staging, init=init)
         model = picture_model(crop_model, spec)
         val = [it for it in items if it.split == "val"]
         probs, errors = predict_files(model, spec, [it.path for it in val])
@@ -435,8 +452,9 @@ def train_model(args, spec: Spec, items, failures, cache: dict | None = None, st
     return model, dataclasses.replace(spec, unsure_below=stats["unsure"]["unsure_below"]), history, stats
 
 
-def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Path | None = None) -> tuple:
-    """Build and train args.arch (trained end to end by Keras) on the items' train split (val split for
+def fit(config: TrainConfig, spec: Spec, items, failures, staging: Path | None = None,
+        init: Path | None = None) -> tuple:
+    """Build and train config.arch (trained end to end by Keras) on the items' train split (val split for
     early stopping). -> (model with the best weights, history {metric: [per epoch]}, stats); crops view:
     the network on single crops, which model.picture_model wraps for whole pictures. With a
     staging folder the weights are saved there after every epoch, and taken up again on resume; with
@@ -445,9 +463,9 @@ def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Pa
 
     from . import model as model_lib
 
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(config.seed)
     class_names = spec.class_names
-    model = model_lib.build(args.arch, spec.input_size, len(class_names))
+    model = model_lib.build(config.arch, spec.input_size, len(class_names))
     initial_epoch = 0
     checkpoint = staging / CHECKPOINT_FILE if staging else None
     if checkpoint is not None and checkpoint.is_file():
@@ -458,28 +476,28 @@ def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Pa
         model.set_weights(runs.load_run_model(init)[1].get_weights())  # crops view: the crop network's
         print(f"starting from the weights of {init.name}")
     n_train = sum(it.split == "train" for it in items)
-    per_image = crops_per_image(args, n_train) if spec.view == "crops" else 1
+    per_image = crops_per_image(config, n_train) if spec.view == "crops" else 1
     # An epoch: every training picture per_image times (crops view); whole view: few pictures are
     # shown up to 4 times an epoch (each time augmented afresh) so that an epoch is not a handful of steps.
     passes = 1 if spec.view == "crops" else int(min(4, max(1, math.ceil(VIEWS_PER_EPOCH / max(n_train, 1)))))
-    steps = math.ceil(n_train * per_image * passes / args.batch_size)
-    epochs = epochs_for(args, n_train)
+    steps = math.ceil(n_train * per_image * passes / config.batch_size)
+    epochs = epochs_for(config, n_train)
     # Cosine decay from the learning rate to 5% of it over all the epochs asked for (early stopping
     # may end sooner, at a lower rate): big steps first, then settling, without a plateau to detect.
-    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps * epochs, alpha=0.05)
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps * epochs, alpha=0.05)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"model: {args.arch} ({model.count_params():,} parameters), view={spec.view}, "
+    print(f"model: {config.arch} ({model.count_params():,} parameters), view={spec.view}, "
           f"input {spec.input_size}x{spec.input_size}"
           + (f", {spec.grid}x{spec.grid} crops voted" if spec.view == "crops" else ""))
-    train_ds = data_lib.training_dataset(items, spec, args.batch_size, args.seed, failures,
-                                         crops_per_image=per_image, augment=not args.no_augment)
-    val_ds = data_lib.evaluation_dataset(items, "val", spec, args.batch_size * 2, failures)
+    train_ds = data_lib.training_dataset(items, spec, config.batch_size, config.seed, failures,
+                                         crops_per_image=per_image, augment=config.augment)
+    val_ds = data_lib.evaluation_dataset(items, "val", spec, config.batch_size * 2, failures)
     monitor = "val_loss" if val_ds is not None else "loss"
     weights = data_lib.class_weights(items, len(class_names))
     if weights:
         print("class weights (imbalanced classes): " + ", ".join(f"{class_names[i]}={w:.2f}" for i, w in weights.items()))
-    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=args.patience, restore_best_weights=True)]
+    callbacks = [keras.callbacks.EarlyStopping(monitor=monitor, patience=config.patience, restore_best_weights=True)]
     if checkpoint is not None:
         callbacks.append(model_lib.EpochCheckpoint(checkpoint, staging / "checkpoint.json", initial_epoch))
     # The training stream is endless; only the validation pass (unknown length: bad files are filtered
@@ -492,7 +510,7 @@ def fit(args, spec: Spec, items, failures, staging: Path | None = None, init: Pa
                         verbose=2 if os.environ.get("CI") else 1)
     seconds = time.time() - t_fit
     h = {k: [float(x) for x in v] for k, v in history.history.items()}
-    views_seen = steps * len(h["loss"]) * args.batch_size
+    views_seen = steps * len(h["loss"]) * config.batch_size
     stats = {"seconds": seconds, "best_epoch": int(np.argmin(h[monitor])) + 1, "crops_per_image": per_image,
              "epochs": epochs, "steps_per_epoch": steps,
              "views_per_s": round(views_seen / seconds, 1), "images_per_s": round(views_seen / (per_image * passes) / seconds, 1),
@@ -514,14 +532,15 @@ def prepare_data(args) -> tuple[Path, bool]:
                                      f"real pictures ({real[0]}...): give --data DIR, or --demo for the synthetic demo")
     from .demo_data import make_demo_dataset
 
-    demo = args.models / "demo-data" / f"seed{args.seed}-n{args.demo_per_class}"
+    seed = args.config.seed
+    demo = args.models / "demo-data" / f"seed{seed}-n{args.demo_per_class}"
     if not demo.is_dir():
         print(f"{'--demo' if args.demo else f'no {DEFAULT_DATA}/ folder'}: generating a SYNTHETIC demo data set "
               f"(render vs photo, {args.demo_per_class} pictures per class) in {demo} ...", flush=True)
         demo.parent.mkdir(parents=True, exist_ok=True)
         tmp = demo.with_name(f".{demo.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        summary = make_demo_dataset(tmp, n_per_class=args.demo_per_class, seed=args.seed)
+        summary = make_demo_dataset(tmp, n_per_class=args.demo_per_class, seed=seed)
         tmp.rename(demo)  # complete or absent: an interrupted generation is started again
         print(f"demo data ready in {summary.get('seconds', 0):.1f} s. These pictures are synthetic: put real "
               f"pictures in {DEFAULT_DATA}/<class>/ to train a useful model.", flush=True)

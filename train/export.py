@@ -214,7 +214,7 @@ def main(argv=None) -> int:
 
     from . import runs
     from .__main__ import conclude
-    from .preprocess import SPEC_FILE, load_spec
+    from .preprocess import SPEC_FILE
 
     p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[-1].strip())
     p.add_argument("run", help="run id (a failed run, or a complete one to export again)")
