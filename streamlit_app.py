@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from train import runs  # noqa: E402
-from train.evaluate import confusion, predict_with_threshold, scores_from_confusion  # noqa: E402
+from train.evaluate import confusion, curves, predict_with_threshold, scores_from_confusion  # noqa: E402
 from train.export import folder_bytes  # noqa: E402
 from train.preprocess import (IMAGE_EXTENSIONS, SPEC_FILE, TOO_SMALL, BadImage, decide, load_rgb, load_spec,  # noqa: E402
                               model_eye_square)
@@ -612,17 +612,11 @@ def section_threshold(run: Run) -> None:
         st.altair_chart((bars + rule).properties(title=f"P({pos}) by true class; red: the slider", height=260),
                         width="stretch")
 
-    truth = y == positive
-    if truth.all() or not truth.any():
+    found = curves(y, probs, positive)
+    if found is None:
         st.info(f"The {SPLITS[split]} pictures hold a single class: no ROC or precision-recall curve.")
         return
-    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
-
-    score = probs[:, positive]
-    fpr, tpr, thr = roc_curve(truth, score)
-    roc = pd.DataFrame({"false positive rate": fpr, "true positive rate": tpr, "threshold": np.minimum(thr, 1.0)})
-    prec, rec, pthr = precision_recall_curve(truth, score)
-    pr = pd.DataFrame({"recall": rec, "precision": prec, "threshold": np.append(pthr, 1.0)})
+    roc, pr = pd.DataFrame(found["roc"]), pd.DataFrame(found["pr"])
 
     def point(name, threshold, s, matrix):
         tn, fp = matrix[1 - positive, 1 - positive], matrix[1 - positive, positive]
@@ -634,7 +628,7 @@ def section_threshold(run: Run) -> None:
     c1, c2 = st.columns(2)
     with c1:
         st.altair_chart(curve_chart(roc, "false positive rate", "true positive rate", here,
-                                    f"ROC (AUC {roc_auc_score(truth, score):.3f})", diagonal=True), width="stretch")
+                                    f"ROC (AUC {found['roc_auc']:.3f})", diagonal=True), width="stretch")
     with c2:
         st.altair_chart(curve_chart(pr, "recall", "precision", here, f"Precision-recall ({pos})", diagonal=False),
                         width="stretch")

@@ -18,7 +18,7 @@ accuracy and ROC AUC (at argmax, i.e. P(render) >= 0.5); accuracy per source (fi
 interiors only (INTERIOR rules below); parameters; TF.js bundle bytes for float32/float16/uint8 and
 each bundle's accuracy measured by running it in TF.js (Node, WASM backend: `train.tfjs_node`) on the
 first seed's held-out pictures; Keras pictures/s on this CPU (predict_files, decoding included);
-milliseconds per picture and per crop on WASM, in Node (`tfjs-predict.mjs`) and in headless Chromium
+milliseconds per picture on WASM, in Node (`train/tfjs_predict.mjs`) and in headless Chromium
 (`benchmarks.browser_bench`, when present); training seconds per run.
 
 The real pictures are never copied: they are read where they lie. The output is printed (markdown) and,
@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -87,22 +85,18 @@ def source_of(path) -> str:
 
 
 def assign_folds(items, k: int, seed: int, group_pattern: str = GROUP_PATTERN) -> list[int]:
-    """Fold index per item. Groups (class, group key) are ordered by a hash of (seed, key) and each is
-    put in the fold holding the fewest pictures of its class so far: folds never split a group and
-    have about the same class mix."""
+    """Fold index per item: scikit-learn's StratifiedGroupKFold, shuffled by `seed`, over the groups
+    (class, group key): folds never split a group and have about the same class mix."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
     from train.data import group_key
 
-    groups: dict[tuple[int, str], list[int]] = {}
-    for i, it in enumerate(items):
-        groups.setdefault((it.label, group_key(it.rel, group_pattern)), []).append(i)
-    order = sorted(groups, key=lambda g: (g[0], hashlib.sha1(f"{seed}:{g[1]}".encode()).hexdigest()))
-    load: dict[int, np.ndarray] = {}
+    labels = [it.label for it in items]
+    groups = [f"{it.label}/{group_key(it.rel, group_pattern)}" for it in items]
     fold = [0] * len(items)
-    for g in order:
-        per_class = load.setdefault(g[0], np.zeros(k, int))
-        f = int(np.argmin(per_class))
-        per_class[f] += len(groups[g])
-        for i in groups[g]:
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for f, (_, test) in enumerate(splitter.split(np.zeros(len(items)), labels, groups)):
+        for i in test:
             fold[i] = f
     return fold
 
@@ -110,7 +104,7 @@ def assign_folds(items, k: int, seed: int, group_pattern: str = GROUP_PATTERN) -
 def fold_items(items, folds, test_fold: int, val_fraction: float, seed: int, group_pattern: str):
     """Items with split test (the held-out fold), val (a hashed share of the other folds' groups,
     for early stopping; none when val_fraction is 0) and train."""
-    from train.data import group_key
+    from train.data import group_key, stable_unit
 
     out = []
     for it, f in zip(items, folds):
@@ -118,19 +112,17 @@ def fold_items(items, folds, test_fold: int, val_fraction: float, seed: int, gro
             split = "test"
         else:
             key = group_key(it.rel, group_pattern)
-            u = int.from_bytes(hashlib.sha1(f"val:{seed}:{key}".encode()).digest()[:8], "big") / 2**64
-            split = "val" if u < val_fraction else "train"
+            split = "val" if stable_unit(f"val:{seed}:{key}") < val_fraction else "train"
         out.append(dataclasses.replace(it, split=split))
     return out
 
 
 def subset(items, per_class: int, seed: int, group_pattern: str):
     """About per_class pictures of each class, whole groups, chosen by hash (for --quick)."""
-    from train.data import group_key
+    from train.data import group_key, stable_unit
 
     keep, taken = [], {}
-    ranked = sorted(items, key=lambda it: hashlib.sha1(f"{seed}:{group_key(it.rel, group_pattern)}".encode())
-                    .hexdigest() + it.rel)
+    ranked = sorted(items, key=lambda it: (stable_unit(f"{seed}:{group_key(it.rel, group_pattern)}"), it.rel))
     for it in ranked:
         if taken.get(it.label, 0) < per_class:
             keep.append(it)
@@ -142,24 +134,16 @@ def subset(items, per_class: int, seed: int, group_pattern: str):
 
 
 def scores(paths, labels, probs, class_names, positive: int) -> dict:
-    from train.evaluate import evaluate
+    """train/evaluate.py's scores of held-out pictures: overall, per source and on interiors only."""
+    from train.evaluate import by_source, evaluate, subset_scores
 
     labels = np.asarray(labels)
     r = evaluate(labels, probs, class_names, positive)
-    pred = np.asarray(probs).argmax(1)
-    ok = pred == labels
-    out = {"n": r["n"], "accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
-           "roc_auc": r.get("roc_auc"), "confusion_matrix": r["confusion_matrix"]}
-    by_source = {}
-    for p, good in zip(paths, ok):
-        by_source.setdefault(source_of(p), []).append(bool(good))
-    out["by_source"] = {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(by_source.items())}
-    inter = [good for p, y, good in zip(paths, labels, ok) if is_interior(p, class_names[y])]
-    inter_bal = [(y, good) for p, y, good in zip(paths, labels, ok) if is_interior(p, class_names[y])]
-    recalls = [np.mean([g for yy, g in inter_bal if yy == c]) for c in range(len(class_names))
-               if any(yy == c for yy, _ in inter_bal)]
-    out["interiors"] = {"n": len(inter), "accuracy": float(np.mean(inter)) if inter else float("nan"),
-                        "balanced_accuracy": float(np.mean(recalls)) if recalls else float("nan")}
+    out = {k: r.get(k) for k in ("n", "accuracy", "balanced_accuracy", "roc_auc", "confusion_matrix")}
+    out["by_source"] = by_source(paths, labels, probs, SOURCE_PATTERN)
+    interiors = subset_scores(labels, probs, class_names, [is_interior(p, class_names[y]) for p, y in zip(paths, labels)])
+    out["interiors"] = {"n": interiors["n"], "accuracy": interiors.get("accuracy", float("nan")),
+                        "balanced_accuracy": interiors.get("balanced_accuracy", float("nan"))}
     return out
 
 
@@ -186,29 +170,19 @@ def tfjs_probs(bundle: Path, inputs) -> np.ndarray:
     return predict_tfjs_pictures(bundle, inputs)
 
 
-def node_wasm_ms(bundle: Path, one_picture_views: np.ndarray, n: int = 40) -> dict | None:
-    """Milliseconds per picture on TF.js WASM in Node, one picture per predict call as the page does; load and warm-up removed by timing 4 and 4 + n pictures and taking the difference."""
-    from train.tfjs_node import SCRIPT, SITE, tfjs_available
+def node_wasm_ms(bundle: Path, one_picture: np.ndarray, n: int = 40) -> dict | None:
+    """Milliseconds per picture on TF.js WASM in Node, one picture per predict call as the page does;
+    load and warm-up removed by timing 4 and 4 + n pictures and taking the difference."""
+    from train.tfjs_node import tfjs_available, time_tfjs
 
     if not tfjs_available():
         return None
-    k = len(one_picture_views)  # 1: the model cuts a crops run's crops itself
 
     def timed(count):
-        with tempfile.TemporaryDirectory(prefix="tfjs-time-") as tmp:
-            src, dst = Path(tmp) / "in.f32", Path(tmp) / "out.f32"
-            x = np.ascontiguousarray(np.tile(one_picture_views, (count, 1, 1, 1)), dtype="<f4")
-            x.tofile(src)
-            cmd = ["node", str(SCRIPT), str(Path(bundle).resolve()), str(src), str(dst),
-                   "--shape", ",".join(map(str, x.shape)), "--backend", "wasm", "--batch", str(k)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=SITE)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr[-1000:])
-            return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])["predict_ms"]
+        return time_tfjs(bundle, np.tile(one_picture, (count, 1, 1, 1)))
 
     best = min(timed(4 + n) - timed(4) for _ in range(2))
-    per_picture = max(best, 0.0) / n
-    return {"ms_per_picture": per_picture}
+    return {"ms_per_picture": max(best, 0.0) / n}
 
 
 def browser_wasm_ms(bundle: Path, spec=None):

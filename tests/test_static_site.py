@@ -222,8 +222,8 @@ def site_model_from_run(run_dir: Path, dst: Path) -> Path:
 
 
 def _node(script: str, *args) -> str:
-    proc = subprocess.run(["node", str(SITE / "tools" / script), *map(str, args)], capture_output=True,
-                          text=True, cwd=SITE, timeout=120)
+    proc = subprocess.run(["node", str(Path(__file__).with_name(script)), *map(str, args), "--site", str(SITE)],
+                          capture_output=True, text=True, cwd=SITE, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -245,7 +245,7 @@ def test_page_geometry_matches_python(tmp_path, view, size, grid, max_side):
             rgb = rgb.astype(np.uint8)
             expected = model_input(rgb, spec)
             rgb.tofile(tmp_path / "in.u8")
-            _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32",
+            _node("tfjs_model_input.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / "out.f32",
                   "--shape", f"{h},{w}", "--band-pixels", "20000")
             got = np.fromfile(tmp_path / "out.f32", "<f4")
             assert got.size == expected.size, (h, w, expected.shape)
@@ -266,7 +266,7 @@ def test_banded_reading_changes_no_number(tmp_path, view):
     np.random.default_rng(1).integers(0, 256, (1203, 1601, 3)).astype(np.uint8).tofile(tmp_path / "in.u8")
     out = []
     for band in ("7000", "100000000"):
-        _node("tfjs-views.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / f"{band}.f32",
+        _node("tfjs_model_input.mjs", tmp_path / "spec.json", tmp_path / "in.u8", tmp_path / f"{band}.f32",
               "--shape", "1203,1601", "--band-pixels", band)
         out.append(np.fromfile(tmp_path / f"{band}.f32", "<f4"))
     size = 48 * 48 * 3 if view == "whole" else 300 * 225 * 3  # 1601x1203 -> 300x225

@@ -7,36 +7,35 @@ import re
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import (confusion_matrix, precision_recall_curve, precision_recall_fscore_support, roc_auc_score,
+                             roc_curve)
 
 
 def confusion(y_true, y_pred, num_classes: int) -> np.ndarray:
-    m = np.zeros((num_classes, num_classes), dtype=int)
-    np.add.at(m, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    return m
+    """Rows are true classes, columns predicted ones (every class, present or not)."""
+    return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=list(range(num_classes)))
 
 
 def scores_from_confusion(m: np.ndarray, class_names) -> dict:
-    """Rows are true classes, columns predicted ones."""
-    m = np.asarray(m)
-    tp = np.diag(m).astype(float)
-    support = m.sum(axis=1)
-    predicted = m.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
-                   where=(precision + recall) > 0)
-    total = m.sum()
+    """Accuracy, balanced accuracy (mean recall of the classes present), macro F1 and per-class
+    precision/recall/F1 of a confusion matrix (rows true, columns predicted), by scikit-learn."""
+    m = np.asarray(m, int)
+    k = len(class_names)
+    truth = np.repeat(np.repeat(np.arange(k), k), m.ravel())  # the (true, predicted) pairs the matrix counts
+    guess = np.repeat(np.tile(np.arange(k), k), m.ravel())
+    precision, recall, f1, support = precision_recall_fscore_support(truth, guess, labels=list(range(k)),
+                                                                     zero_division=0)
+    total = int(m.sum())
     present = support > 0
     return {
-        "n": int(total),
-        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "n": total,
+        "accuracy": float(np.trace(m) / total) if total else float("nan"),
         "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]),
                              "f1": float(f1[i]), "support": int(support[i])}
                       for i, name in enumerate(class_names)},
-        "confusion_matrix": m.astype(int).tolist(),
+        "confusion_matrix": m.tolist(),
     }
 
 
@@ -104,17 +103,32 @@ def by_source(paths, y_true, probs, source_pattern: str = SOURCE_PATTERN) -> dic
     return {k: {"n": len(v), "accuracy": float(np.mean(v))} for k, v in sorted(groups.items())}
 
 
+def subset_scores(y_true, probs, class_names, keep) -> dict:
+    """n, accuracy, balanced accuracy and confusion matrix of the pictures the boolean mask `keep` picks."""
+    keep = np.asarray(keep, dtype=bool)
+    if not keep.any():
+        return {"n": 0}
+    y_true, probs = np.asarray(y_true, dtype=int)[keep], np.asarray(probs, dtype=float)[keep]
+    r = scores_from_confusion(confusion(y_true, probs.argmax(1), len(class_names)), class_names)
+    return {k: r[k] for k in ("n", "accuracy", "balanced_accuracy", "confusion_matrix")}
+
+
 def by_slice(paths, y_true, probs, class_names, slices: dict[str, str]) -> dict:
     """Scores on named subsets: the pictures whose path matches each regex (e.g. interiors only)."""
-    out = {}
-    y_true = np.asarray(y_true, dtype=int)
-    probs = np.asarray(probs, dtype=float)
-    for name, pattern in slices.items():
-        keep = np.array([re.search(pattern, str(p)) is not None for p in paths], dtype=bool)
-        if not keep.any():
-            out[name] = {"pattern": pattern, "n": 0}
-            continue
-        r = scores_from_confusion(confusion(y_true[keep], probs[keep].argmax(1), len(class_names)), class_names)
-        out[name] = {"pattern": pattern, "n": r["n"], "accuracy": r["accuracy"],
-                     "balanced_accuracy": r["balanced_accuracy"], "confusion_matrix": r["confusion_matrix"]}
-    return out
+    return {name: {"pattern": pattern,
+                   **subset_scores(y_true, probs, class_names, [re.search(pattern, str(p)) is not None for p in paths])}
+            for name, pattern in slices.items()}
+
+
+def curves(y_true, probs, positive: int) -> dict | None:
+    """Two classes: the ROC and precision-recall curves of P(positive) and the ROC AUC, as lists (for the
+    app to draw); None when the labels hold a single class."""
+    truth = np.asarray(y_true) == positive
+    if truth.all() or not truth.any():
+        return None
+    score = np.asarray(probs, dtype=float)[:, positive]
+    fpr, tpr, thr = roc_curve(truth, score)
+    prec, rec, pthr = precision_recall_curve(truth, score)
+    return {"roc": {"false positive rate": fpr, "true positive rate": tpr, "threshold": np.minimum(thr, 1.0)},
+            "pr": {"recall": rec, "precision": prec, "threshold": np.append(pthr, 1.0)},
+            "roc_auc": float(roc_auc_score(truth, score))}

@@ -1,8 +1,9 @@
-"""Run an exported TF.js graph model in Node.js (the page's own runtime, from static_site/node_modules).
+"""Run an exported TF.js graph model in Node.js, through train/tfjs_predict.mjs (this package's own tool).
 
-Used to check that the bundle the browser gets answers like `model.keras` (tests/test_tfjs_parity.py) and
-to measure accuracy after weight quantization, without a browser. Needs `node` on PATH and
-`npm --prefix static_site ci` (setup.sh does both).
+It loads the very TF.js packages the page's runtime (static_site/vendor/) is built from, from
+static_site/node_modules: the check runs what visitors run. Used by training (metrics.json tfjs_check: the
+accuracy of each bundle after weight quantization), the parity tests and the benchmarks, all through
+`predict_tfjs` / `time_tfjs`. Needs `node` on PATH and `npm --prefix static_site ci` (setup.sh does both).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 SITE = Path(__file__).resolve().parents[1] / "static_site"
-SCRIPT = SITE / "tools" / "tfjs-predict.mjs"
+RUNTIME = SITE / "node_modules"  # the page's TF.js packages (npm ci), which its vendor/ bundles are copied from
+SCRIPT = Path(__file__).with_name("tfjs_predict.mjs")
 PACKAGES = ("tfjs-core", "tfjs-converter", "tfjs-backend-wasm", "tfjs-backend-cpu")
 
 
@@ -27,9 +29,9 @@ def missing() -> str | None:
     """None when TF.js can run in Node here; otherwise what is missing and how to get it."""
     if shutil.which("node") is None:
         return "`node` is not on PATH (install Node.js 20+)"
-    absent = [p for p in PACKAGES if not (SITE / "node_modules" / "@tensorflow" / p / "package.json").is_file()]
+    absent = [p for p in PACKAGES if not (RUNTIME / "@tensorflow" / p / "package.json").is_file()]
     if absent:
-        return (f"{SITE / 'node_modules'} lacks @tensorflow/{', @tensorflow/'.join(absent)} "
+        return (f"{RUNTIME} lacks @tensorflow/{', @tensorflow/'.join(absent)} "
                 "(run `npm --prefix static_site ci`)")
     if not SCRIPT.is_file():
         return f"{SCRIPT} is missing"
@@ -40,31 +42,43 @@ def tfjs_available() -> bool:
     return missing() is None
 
 
-def predict_tfjs(model_dir, views: np.ndarray, backend: str = "wasm", timeout: float = 600) -> np.ndarray:
-    """Probabilities float32 [N, C] of the TF.js graph model in model_dir (model.json + shards) for
-    float32 pictures [N, H, W, 3] (0-255, as train.preprocess.model_input makes them)."""
+def run_tfjs(model_dir, x: np.ndarray, backend: str = "wasm", batch: int = 64,
+             timeout: float = 600) -> tuple[np.ndarray, dict]:
+    """The TF.js graph model in model_dir (model.json + shards) on float32 pictures x [N, H, W, 3]
+    (0-255, as train.preprocess.model_input makes them), `batch` at a time -> (probabilities [N, C], the
+    script's report: backend, load_ms, predict_ms, tensors_left)."""
     problem = missing()
     if problem:
         raise TfjsUnavailable(f"cannot run TF.js in Node: {problem}")
     model_dir = Path(model_dir)
     if not (model_dir / "model.json").is_file():
         raise FileNotFoundError(f"{model_dir / 'model.json'}: no TF.js model there")
-    views = np.ascontiguousarray(views, dtype="<f4")
-    if views.ndim != 4:
-        raise ValueError(f"views must be [N, H, W, C], got shape {views.shape}")
+    x = np.ascontiguousarray(x, dtype="<f4")
+    if x.ndim != 4:
+        raise ValueError(f"pictures must be [N, H, W, C], got shape {x.shape}")
     with tempfile.TemporaryDirectory(prefix="tfjs-predict-") as tmp:
         src, dst = Path(tmp) / "in.f32", Path(tmp) / "out.f32"
-        views.tofile(src)  # raw little-endian float32: no JSON round trip, no precision lost
-        cmd = ["node", str(SCRIPT), str(model_dir.resolve()), str(src), str(dst),
-               "--shape", ",".join(map(str, views.shape)), "--backend", backend]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=SITE)
+        x.tofile(src)  # raw little-endian float32: no JSON round trip, no precision lost
+        cmd = ["node", str(SCRIPT), str(model_dir.resolve()), str(src), str(dst), "--shape", ",".join(map(str, x.shape)),
+               "--backend", backend, "--batch", str(batch), "--node-modules", str(RUNTIME)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"TF.js prediction failed (exit {proc.returncode}): "
                                f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
         # The script's report is its last JSON line (TF.js may print a banner before it).
         report = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
         out = np.fromfile(dst, dtype="<f4")
-    return out.reshape(len(views), report["classes"]) if len(views) else out.reshape(0, 0)
+    return (out.reshape(len(x), report["classes"]) if len(x) else out.reshape(0, 0)), report
+
+
+def predict_tfjs(model_dir, x: np.ndarray, backend: str = "wasm", timeout: float = 600) -> np.ndarray:
+    """Probabilities float32 [N, C] of the TF.js graph model in model_dir for pictures x [N, H, W, 3]."""
+    return run_tfjs(model_dir, x, backend=backend, timeout=timeout)[0]
+
+
+def time_tfjs(model_dir, x: np.ndarray, backend: str = "wasm") -> float:
+    """Milliseconds TF.js took to predict x one picture per call (after loading the model)."""
+    return float(run_tfjs(model_dir, x, backend=backend, batch=1)[1]["predict_ms"])
 
 
 def predict_tfjs_pictures(model_dir, inputs, backend: str = "wasm") -> np.ndarray:

@@ -1,16 +1,14 @@
-// Run a TF.js graph model from disk in Node, with the same runtime packages the page uses.
+// Run a TF.js graph model from disk in Node, with the very runtime packages the page is built from.
 //
-//   node tools/tfjs-predict.mjs MODEL_DIR INPUT.f32 OUTPUT.f32 --shape N,H,W,3 [--backend wasm|cpu]
+//   node train/tfjs_predict.mjs MODEL_DIR INPUT.f32 OUTPUT.f32 --shape N,H,W,3 --node-modules DIR
+//        [--backend wasm|cpu] [--batch 64]
 //
-// INPUT.f32 is raw float32 little-endian [N, H, W, 3]; OUTPUT.f32 gets raw float32 [N, C].
-// One JSON line on stdout reports the backend and timings. Used by train/tfjs_node.py (parity tests).
+// INPUT.f32 is raw float32 little-endian [N, H, W, 3]; OUTPUT.f32 gets raw float32 [N, C]. DIR is the
+// node_modules folder holding @tensorflow/* (train/tfjs_node.py passes the page's). One JSON line on
+// stdout reports the backend and timings. Run through train/tfjs_node.py by training, tests and benchmarks.
 import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-
-import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
-import "@tensorflow/tfjs-backend-wasm";
-import { loadGraphModel } from "@tensorflow/tfjs-converter";
 
 function usage(message) {
   console.error(`tfjs-predict: ${message}\nusage: node tfjs-predict.mjs MODEL_DIR INPUT.f32 OUTPUT.f32 ` +
@@ -19,12 +17,13 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { backend: "wasm", batch: 64, positional: [] };
+  const opts = { backend: "wasm", batch: 64, positional: [], nodeModules: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--backend") opts.backend = argv[++i];
     else if (a === "--shape") opts.shape = argv[++i].split(",").map(Number);
     else if (a === "--batch") opts.batch = Number(argv[++i]);
+    else if (a === "--node-modules") opts.nodeModules = argv[++i];
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else opts.positional.push(a);
   }
@@ -33,6 +32,7 @@ function parseArgs(argv) {
     usage("--shape N,H,W,C is required");
   }
   if (!["wasm", "cpu"].includes(opts.backend)) usage(`--backend ${opts.backend}: wasm or cpu`);
+  if (!opts.nodeModules) usage("--node-modules DIR is required");
   return opts;
 }
 
@@ -56,8 +56,15 @@ function fileHandler(dir) {
   };
 }
 
+const opts = parseArgs(process.argv.slice(2));
+// The packages are loaded from the given node_modules (their CommonJS builds), not from this file's place.
+const load = createRequire(join(opts.nodeModules, "..", "package.json"));
+const tf = load("@tensorflow/tfjs-core");
+load("@tensorflow/tfjs-backend-cpu");
+load("@tensorflow/tfjs-backend-wasm");
+const { loadGraphModel } = load("@tensorflow/tfjs-converter");
+
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
   const [modelDir, inputPath, outputPath] = opts.positional;
   const t0 = performance.now();
   if (!(await tf.setBackend(opts.backend))) throw new Error(`backend ${opts.backend} failed to start`);
