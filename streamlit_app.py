@@ -35,7 +35,7 @@ from train.preprocess import (IMAGE_EXTENSIONS, SPEC_FILE, TOO_SMALL, BadImage, 
 MODELS_ENV = "RENDER_OR_REAL_MODELS"
 PASSWORD_ENV = "RENDER_OR_REAL_PASSWORD"
 SECTIONS = ("Overview", "Confusion & examples", "Threshold", "Compare", "Try it")
-SPLITS = {"test": "test", "val": "validation"}  # predictions.csv split -> metrics.json key
+SPLITS = {"test": "test", "val": "validation"}  # split name (predictions.csv, metrics.json) -> the word shown
 ORIGINAL_ARCH = "rendernet2017"  # the 2017 experiment, re-created (train/model.py)
 TFJS_MAX_PICTURES = 300  # Keras vs TF.js: at most this many test pictures are run through Node
 
@@ -204,7 +204,7 @@ def human_seconds(s) -> str:
 
 def report(run: Run, split: str) -> dict | None:
     """metrics.json's report for a predictions.csv split name ('test', 'val')."""
-    r = run.metrics.get(SPLITS[split])
+    r = run.metrics.get(split)
     return r if isinstance(r, dict) else None
 
 

@@ -127,7 +127,7 @@ def test_lite0_run_is_calibrated_and_says_when_unsure(lite0_run):
     assert spec.threshold == 0.5 and m["model"]["served_tfjs"] == "tfjs-mixed"
     assert m["unsure"]["target"] == 0.97 and spec.unsure_below == m["unsure"]["unsure_below"]
     assert m["training"]["head"]["C"] in (0.003, 0.01, 0.03, 0.1) and m["training"]["calibration_pictures"] > 0
-    for split in ("validation", "test"):
+    for split in ("val", "test"):
         sure = m[split]["when_sure"]
         assert 0 <= sure["coverage"] <= 1 and sure["unsure_below"] == spec.unsure_below
     table = rows(lite0_run / "predictions.csv")

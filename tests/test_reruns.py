@@ -217,3 +217,13 @@ def test_runs_command_lists_shows_promotes_rolls_back_and_prunes(models_copy, ca
     left = sorted(p.name for p in (models_copy / "runs").iterdir())
     assert left == ["tiny-tracenet"]  # the current run always stays
     assert runs_main(["--models", str(models_copy), "promote", "nope"]) == 2
+
+
+def test_runs_from_before_the_split_names_are_read_alike(tmp_path):
+    """metrics.json reports are keyed by split name ("val", "test"); a run written when the key was
+    "validation" reads the same, so the gate and the app still compare it. --out still means --models."""
+    from train.__main__ import parse_args
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"n": 3}, "test": {"n": 2}}))
+    assert runs.load_metrics(tmp_path) == {"val": {"n": 3}, "test": {"n": 2}}
+    assert parse_args(["--out", str(tmp_path)]).models == tmp_path

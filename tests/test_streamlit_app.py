@@ -147,7 +147,7 @@ def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
     assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
     # The validation scores, and the other run.
     at.radio(key="overview_split").set_value("val").run()
-    assert metrics_of(at)["Accuracy"] == f"{m['validation']['accuracy']:.1%}"
+    assert metrics_of(at)["Accuracy"] == f"{m['val']['accuracy']:.1%}"
     at.sidebar.selectbox(key="run").set_value("tiny-rendernet2017").run()
     assert metrics_of(at)["Parameters"] == f"{load(models_copy / 'runs' / 'tiny-rendernet2017')['model']['params']:,}"
 
@@ -174,7 +174,7 @@ def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
             assert confidences == sorted(confidences, reverse=True)  # confident (mistakes) first
             assert len(at.image) == 2 * len(cards)  # original + model's-eye square on every card
     at.radio(key="cm_split").set_value("val").run()
-    assert confusion_frame(at).to_numpy().tolist() == m["validation"]["confusion_matrix"]
+    assert confusion_frame(at).to_numpy().tolist() == m["val"]["confusion_matrix"]
 
 
 def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, models_copy):

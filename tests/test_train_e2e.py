@@ -40,7 +40,7 @@ def test_every_artifact_exists_and_agrees(tiny_models, run_id):
     assert m["data"]["synthetic"] is False  # trained on a given folder, not the built-in demo
     # predictions.csv holds every val and test picture, and reproduces metrics.json's numbers.
     table = rows(run / "predictions.csv")
-    for split, key in (("val", "validation"), ("test", "test")):
+    for split, key in (("val", "val"), ("test", "test")):
         chosen = [r for r in table if r["split"] == split]
         assert len(chosen) == sum(m["data"]["counts"][split].values()) == m[key]["n"]
         cm = np.zeros((2, 2), int)

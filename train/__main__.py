@@ -65,10 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help="folder with one sub-folder of pictures per class (default: data/; when data/ "
                         "does not exist a synthetic demo set is generated)")
-    p.add_argument("--models", "--out", dest="models", type=Path, default=Path("models"),
+    p.add_argument("--models", type=Path, default=Path("models"),
                    help="models folder (default: models/), the same option as train.predict, train.publish, "
-                        "train.runs and the app: runs go to MODELS/runs/<run-id>, MODELS/current is the current "
-                        "one (--out: its former name)")
+                        "train.runs and the app: runs go to MODELS/runs/<run-id>, MODELS/current is the current one")
+    p.add_argument("--out", dest="models", type=Path, help=argparse.SUPPRESS)  # its former name, still accepted
     p.add_argument("--arch", choices=list(ARCHS), default="lite0",
                    help="; ".join(f"{k}: {v['about']}" for k, v in ARCHS.items()))
     p.add_argument("--epochs", type=int, default=None,
@@ -314,7 +314,7 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
                  "counts": data_lib.counts(items, class_names),
                  "skipped_count": len(skipped_all), "skipped": skipped_all,
                  "class_weights": fit_stats.get("class_weights")},
-        "validation": reports["val"],
+        "val": reports["val"],
         "test": reports["test"],
         "history": history,
         "epochs_run": len(history.get("loss", [])), "best_epoch": fit_stats.get("best_epoch"),

@@ -202,7 +202,12 @@ def is_demo(run_dir: Path) -> bool:
 
 
 def load_metrics(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+    """A run's metrics.json. Its reports are keyed by split name, "val" and "test", as in predictions.csv
+    (runs written before that said "validation": read alike)."""
+    m = json.loads((Path(run_dir) / "metrics.json").read_text())
+    if isinstance(m, dict) and "validation" in m and "val" not in m:
+        m["val"] = m.pop("validation")
+    return m
 
 
 def load_run_model(run_dir: Path) -> tuple[Spec, object]:
