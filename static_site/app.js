@@ -1,13 +1,17 @@
-// The page: header from the run's files, picture input (drop, picker, paste, camera), one card per
-// picture, and a small read-only hook (window.renderOrReal) for the browser tests and the benchmark.
+// The page: header from the run's files, picture input (drop files or folders, pickers, paste, camera),
+// a card per picture (the first CARD_LIMIT), a results table (sortable, CSV download, cancel), and a small
+// read-only hook (window.renderOrReal) for the browser tests and the benchmark.
 import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, startBackend } from "./classifier.js";
 import { BadImage, TOO_SMALL, canvasReader, decode, modelInputFrom } from "./preprocess.js";
 
 const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
 const state = { status: "loading", message: "", backend: null, spec: null, metrics: null, classifier: null,
-  results: [], firstPredictionMs: null, backendErrors: [] };
+  results: [], skippedFiles: 0, firstPredictionMs: null, backendErrors: [] };
 let queue = Promise.resolve(); // pictures are classified one at a time: bounded memory, steady timings
+// Cards hold two canvases each: past this many pictures, results go to the table only (memory stays
+// bounded for a folder of thousands).
+const CARD_LIMIT = 60;
 
 const pct = (p) => `${(100 * p).toFixed(1)}%`;
 const ms = (t) => `${t < 10 ? t.toFixed(1) : Math.round(t)} ms`;
@@ -169,57 +173,226 @@ function announce(text) {
 }
 
 async function classifyOne(file, card, record) {
+  if (record.status === "cancelled") return;
   const c = state.classifier;
-  card.verdict.textContent = "Classifying…";
+  if (card) card.verdict.textContent = "Classifying…";
   try {
     const r = await c.classify(file);
     if (r.tooSmall) {
-      drawThumb(card, r.canvas, r.width, r.height);
-      card.li.className = "card done unsure";
-      card.verdict.replaceChildren(el("strong", "class", TOO_SMALL));
-      card.body.append(el("p", "error-text", r.tooSmall));
-      card.eyeFig.querySelector(".placeholder").textContent = "–";
+      if (card) {
+        drawThumb(card, r.canvas, r.width, r.height);
+        card.li.className = "card done unsure";
+        card.verdict.replaceChildren(el("strong", "class", TOO_SMALL));
+        card.body.append(el("p", "error-text", r.tooSmall));
+        card.eyeFig.querySelector(".placeholder").textContent = "–";
+      }
       Object.assign(record, { status: "done", verdict: TOO_SMALL, width: r.width, height: r.height });
       announce(`${record.name}: ${TOO_SMALL}`);
       return;
     }
-    const eye = await drawSquare(r.eye); // disposes the tensor first thing
-    drawThumb(card, r.canvas, r.width, r.height);
-    eye.setAttribute("role", "img");
-    eye.setAttribute("aria-label", `the ${eye.width}×${eye.height} picture given to the model`);
-    card.eyeFig.querySelector(".placeholder").replaceWith(eye);
-    if (c.n > 1) card.eyeFig.querySelector("figcaption").textContent = `Model input: crop ${Math.floor(c.n / 2) + 1} of ${c.n}`;
-    showResult(card, r, c.spec);
+    if (card) {
+      const eye = await drawSquare(r.eye); // disposes the tensor first thing
+      drawThumb(card, r.canvas, r.width, r.height);
+      eye.setAttribute("role", "img");
+      eye.setAttribute("aria-label", `the ${eye.width}×${eye.height} picture given to the model`);
+      card.eyeFig.querySelector(".placeholder").replaceWith(eye);
+      showResult(card, r, c.spec);
+    } else {
+      r.eye.dispose();
+    }
     Object.assign(record, { status: "done", probs: Array.from(r.probs), top: c.spec.class_names[r.top],
       verdict: r.verdict, decodeMs: r.decodeMs, predictMs: r.predictMs, width: r.width, height: r.height });
     announce(`${record.name}: ${r.verdict}, ${pct(r.probs[r.top])}`);
   } catch (e) {
     const message = e instanceof BadImage ? e.message : `could not classify this picture (${e.message || e})`;
     if (!(e instanceof BadImage)) console.error(e);
-    showError(card, message);
+    if (card) showError(card, message);
     Object.assign(record, { status: "error", error: message });
     announce(`${record.name}: error, ${message}`);
+  } finally {
+    renderRow(record);
+    renderSummary();
   }
 }
 
-function addFiles(files) {
+function addFiles(files, { skipped = 0 } = {}) {
+  if (skipped) {
+    state.skippedFiles += skipped;
+    announce(`${skipped} file${skipped === 1 ? "" : "s"} that are not pictures skipped.`);
+    renderSummary();
+  }
   if (!files.length) return;
   if (state.status !== "ready") {
     announce(state.status === "loading" ? "The model is still loading; try again in a moment." : state.message);
     return;
   }
   for (const file of files) {
-    const record = { name: file.name || "pasted picture", status: "pending" };
+    const record = { index: state.results.length, name: file.name || "pasted picture",
+      path: file.relativePath || file.webkitRelativePath || file.name || "pasted picture", status: "pending" };
     state.results.push(record);
-    const card = newCard(file);
+    const card = state.results.length <= CARD_LIMIT ? newCard(file) : null;
+    addRow(record);
     queue = queue.then(() => classifyOne(file, card, record));
+  }
+  $("cards-note").hidden = state.results.length <= CARD_LIMIT;
+  $("cards-note").textContent = `Pictures are shown for the first ${CARD_LIMIT}; the table has every result.`;
+  renderSummary();
+}
+
+// ------------------------------------------------------------------ results table, cancel, CSV
+
+const COLUMNS = () => [
+  { key: "path", title: "File", value: (r) => r.path },
+  { key: "verdict", title: "Verdict", value: (r) => r.verdict || (r.status === "error" ? "error" : r.status) },
+  ...state.spec.class_names.map((name, i) => ({ key: `p_${name}`, title: `P(${name})`, numeric: true,
+    value: (r) => (r.probs ? r.probs[i] : null) })),
+  { key: "error", title: "Problem", value: (r) => r.error || "" },
+];
+const sort = { key: null, descending: false };
+
+function cellText(col, r) {
+  const v = col.value(r);
+  return col.numeric ? (typeof v === "number" ? pct(v) : "–") : v;
+}
+
+function addRow(record) {
+  if (!$("table-head").childElementCount) {
+    for (const col of COLUMNS()) {
+      const th = el("th");
+      th.scope = "col";
+      th.dataset.key = col.key;
+      const b = el("button", "sort", col.title);
+      b.type = "button";
+      b.addEventListener("click", () => sortBy(col.key));
+      th.append(b);
+      $("table-head").append(th);
+    }
+  }
+  const tr = el("tr");
+  tr.dataset.index = String(record.index);
+  rows.set(record.index, tr);
+  $("table-body").append(tr);
+  $("results").hidden = false;
+  renderRow(record);
+}
+
+const rows = new Map(); // record index -> its <tr>
+
+function renderRow(record) {
+  const tr = rows.get(record.index);
+  if (!tr) return;
+  const unsure = record.status === "done" && record.verdict !== record.top;
+  tr.className = `${record.status}${unsure ? " unsure" : ""}`;
+  tr.replaceChildren(...COLUMNS().map((col) => el(col.key === "path" ? "th" : "td", col.numeric ? "num" : null,
+    cellText(col, record))));
+  tr.firstChild.scope = "row";
+}
+
+function renderSummary() {
+  const count = (f) => state.results.filter(f).length;
+  const pending = count((r) => r.status === "pending");
+  const parts = [`${count((r) => r.status === "done")} done`];
+  const unsure = count((r) => r.status === "done" && r.verdict !== r.top);
+  if (unsure) parts.push(`${unsure} unsure or too small`);
+  const errors = count((r) => r.status === "error");
+  if (errors) parts.push(`${errors} could not be read`);
+  const cancelled = count((r) => r.status === "cancelled");
+  if (cancelled) parts.push(`${cancelled} cancelled`);
+  if (pending) parts.push(`${pending} waiting`);
+  if (state.skippedFiles) parts.push(`${state.skippedFiles} other files skipped (not pictures)`);
+  $("summary").textContent = parts.join(" · ");
+  $("cancel").hidden = pending === 0;
+}
+
+/** Sort the table by a column (again: the other way). Numbers sort as numbers, missing ones last. */
+function sortBy(key) {
+  sort.descending = sort.key === key ? !sort.descending : key.startsWith("p_");
+  sort.key = key;
+  const col = COLUMNS().find((c) => c.key === key);
+  const order = [...state.results].sort((a, b) => {
+    const x = col.value(a);
+    const y = col.value(b);
+    if (x === null || x === undefined || y === null || y === undefined) return (x == null) - (y == null);
+    const d = col.numeric ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+    return sort.descending ? -d : d;
+  });
+  $("table-body").append(...order.map((r) => rows.get(r.index)).filter(Boolean));
+  for (const th of $("table-head").children) {
+    th.setAttribute("aria-sort", th.dataset.key === key ? (sort.descending ? "descending" : "ascending") : "none");
   }
 }
 
-// ------------------------------------------------------------------ input: picker, camera, drop, paste
+function cancelPending() {
+  for (const r of state.results) {
+    if (r.status === "pending") {
+      r.status = "cancelled";
+      renderRow(r);
+    }
+  }
+  for (const li of document.querySelectorAll(".card.pending")) {
+    li.className = "card cancelled";
+    li.querySelector(".verdict").textContent = "Cancelled";
+  }
+  renderSummary();
+  announce("The remaining pictures were cancelled.");
+}
+
+/** The results as CSV, the columns train.predict writes: path, verdict, predicted_class, p_<class>..., error. */
+export function resultsCsv(results, classNames) {
+  const quote = (v) => (/[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  const lines = [["path", "verdict", "predicted_class", ...classNames.map((c) => `p_${c}`), "error"]];
+  for (const r of results) {
+    if (r.status === "pending" || r.status === "cancelled") continue;
+    lines.push([r.path, r.verdict || "", r.top || "", ...classNames.map((_, i) => (r.probs ? r.probs[i].toFixed(6) : "")),
+      r.error || ""]);
+  }
+  return lines.map((cells) => cells.map((c) => quote(String(c))).join(",")).join("\r\n") + "\r\n";
+}
+
+function downloadCsv() {
+  const blob = new Blob([resultsCsv(state.results, state.spec.class_names)], { type: "text/csv" });
+  const a = el("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "render-or-real-results.csv";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// ------------------------------------------------------------------ input: pickers, camera, drop, paste
+
+/** Pictures among a folder's files (by extension, preprocessing.json's list; hidden files skipped). */
+function picturesOf(files) {
+  const exts = (state.spec && state.spec.decode.extensions) || [];
+  const name = (f) => f.name.toLowerCase();
+  const keep = files.filter((f) => !name(f).startsWith(".") && exts.some((e) => name(f).endsWith(e)));
+  return { keep, skipped: files.length - keep.length };
+}
+
+/** Every file under dropped directory entries (FileSystemEntry API), with its path inside the drop. */
+async function filesUnder(entries) {
+  const out = [];
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      out.push(Object.assign(file, { relativePath: entry.fullPath.replace(/^\//, "") }));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) { // readEntries gives a batch at a time (100 in Chromium) until an empty one
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const e of batch) await walk(e);
+      }
+    }
+  };
+  for (const e of entries) await walk(e);
+  return out;
+}
 
 function wireInputs() {
   $("pick").addEventListener("click", () => $("files").click());
+  $("pick-folder").addEventListener("click", () => $("folder").click());
   $("camera").addEventListener("click", () => $("capture").click());
   for (const id of ["files", "capture"]) {
     $(id).addEventListener("change", (e) => {
@@ -227,8 +400,22 @@ function wireInputs() {
       e.target.value = ""; // choosing the same file again fires change again
     });
   }
+  $("folder").addEventListener("change", (e) => {
+    const { keep, skipped } = picturesOf([...e.target.files]);
+    addFiles(keep, { skipped });
+    e.target.value = "";
+  });
+  $("cancel").addEventListener("click", cancelPending);
+  $("download").addEventListener("click", downloadCsv);
   $("clear").addEventListener("click", () => {
+    cancelPending(); // what is still queued is skipped
+    state.results = [];
+    state.skippedFiles = 0;
+    rows.clear();
     $("cards").replaceChildren();
+    $("table-body").replaceChildren();
+    $("results").hidden = true;
+    $("cards-note").hidden = true;
     $("clear").hidden = true;
     $("pick").focus();
   });
@@ -237,11 +424,20 @@ function wireInputs() {
   document.addEventListener("dragenter", (e) => { e.preventDefault(); depth++; drop.classList.add("over"); });
   document.addEventListener("dragleave", () => { if (--depth <= 0) { depth = 0; drop.classList.remove("over"); } });
   document.addEventListener("dragover", (e) => e.preventDefault());
-  document.addEventListener("drop", (e) => {
+  document.addEventListener("drop", async (e) => {
     e.preventDefault();
     depth = 0;
     drop.classList.remove("over");
-    addFiles([...(e.dataTransfer ? e.dataTransfer.files : [])]);
+    const dt = e.dataTransfer;
+    if (!dt) return;
+    // Entries must be taken while the event lasts; a dropped folder is walked afterwards.
+    const entries = [...dt.items || []].map((i) => (i.kind === "file" && i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+    if (entries.some((x) => x && x.isDirectory)) {
+      const { keep, skipped } = picturesOf(await filesUnder(entries.filter(Boolean)));
+      addFiles(keep, { skipped });
+    } else {
+      addFiles([...dt.files]);
+    }
   });
   document.addEventListener("paste", (e) => {
     const files = [...(e.clipboardData ? e.clipboardData.files : [])];
@@ -310,7 +506,7 @@ async function start() {
   }
   $("info-backend").textContent = state.backend.toUpperCase();
   $("info-backend").title = `TF.js ${tf.version_core}; preference ${BACKENDS.join(" > ")}`;
-  for (const id of ["pick", "camera"]) $(id).disabled = false;
+  for (const id of ["pick", "pick-folder", "camera"]) $(id).disabled = false;
   setStatus("ready", "Ready.");
   announce(`Model ready on ${state.backend.toUpperCase()}. Choose pictures to classify.`);
 }
@@ -323,6 +519,7 @@ window.renderOrReal = Object.freeze({
   get spec() { return state.spec && structuredClone(state.spec); },
   get firstPredictionMs() { return state.firstPredictionMs; },
   results: () => structuredClone(state.results),
+  csv: () => resultsCsv(state.results, state.spec.class_names),
   memory: () => (tf ? { ...tf.memory() } : null),
   idle: () => queue.then(() => true),
   timeModel: (runs) => state.classifier.timeModel(runs),

@@ -512,6 +512,72 @@ def test_drop_and_paste_add_pictures(browser, tmp_path, tiny_site_model, picture
 
 
 @needs_browser
+def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_be_cancelled(
+        browser, tmp_path, tiny_models, tiny_site_model, tiny_data):
+    """A folder (sub-folders, a note and a hidden file among the pictures) through the folder picker: every
+    picture gets a row, the rest are skipped; sorting by a probability orders the rows; the CSV has
+    train.predict's columns and its verdicts; "Cancel the rest" stops a long batch, leaving no tensors."""
+    import csv as csv_lib
+
+    from train.predict import predict_files, verdict_of
+
+    album = tmp_path / "album"
+    demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())[::10][:8]  # both classes
+    for i, p in enumerate(demo):
+        sub = album / ("rooms" if i % 2 else "rooms/upstairs")
+        sub.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, sub / f"{i}-{p.name}")
+    (album / "notes.txt").write_text("not a picture")
+    (album / ".DS_Store").write_bytes(b"\0\1")
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin, accept_downloads=True)
+    try:
+        assert visit.wait_started() == "ready"
+        before = visit.js("renderOrReal.memory()")
+        visit.page.set_input_files("#folder", str(album))
+        results = visit.wait(f"renderOrReal.results().length === {len(demo)} && "
+                             "renderOrReal.results().every((r) => r.status === 'done') && renderOrReal.results()")
+        paths = sorted(r["path"] for r in results)
+        assert paths == sorted(str(p.relative_to(tmp_path)) for p in album.rglob("*-*")), paths
+        assert visit.page.locator("#table-body tr").count() == len(demo)
+        assert "2 other files skipped" in visit.page.inner_text("#summary")
+
+        visit.page.click("#table-head th[data-key='p_render'] button")
+        shown = [float(t.rstrip("%")) for t in visit.page.locator("#table-body tr td.num:nth-of-type(3)").all_inner_texts()]
+        assert shown == sorted(shown, reverse=True) and len(shown) == len(demo), shown
+        assert visit.page.get_attribute("#table-head th[data-key='p_render']", "aria-sort") == "descending"
+
+        with visit.page.expect_download() as got:
+            visit.page.click("#download")
+        table = list(csv_lib.DictReader(open(got.value.path(), newline="")))
+        spec = json.loads((tiny_site_model / "preprocessing.json").read_text())
+        assert list(table[0]) == ["path", "verdict", "predicted_class"] + [f"p_{c}" for c in spec["class_names"]] + ["error"]
+        model_spec, model = load_run_model(tiny_models / "runs" / "tiny-tracenet")
+        files = [tmp_path / row["path"] for row in table]
+        probs, errors = predict_files(model, model_spec, files)
+        for row, p, e in zip(table, probs, errors):
+            assert row["verdict"] == verdict_of(p, e, model_spec), row
+            assert abs(float(row[f"p_{spec['class_names'][1]}"]) - p[1]) < 1e-3, (row, p)
+
+        # A long batch, cancelled at once: what had not started is marked cancelled and never runs.
+        many = tmp_path / "many"
+        many.mkdir()
+        for i in range(40):
+            shutil.copy(demo[i % len(demo)], many / f"{i}{demo[i % len(demo)].suffix}")
+        visit.page.set_input_files("#files", [str(p) for p in sorted(many.iterdir())])
+        visit.page.click("#cancel")
+        visit.js("renderOrReal.idle()")
+        states = [r["status"] for r in visit.js("renderOrReal.results()")[len(demo):]]
+        assert states.count("cancelled") >= 30 and set(states) <= {"done", "cancelled"}, states
+        assert "cancelled" in visit.page.inner_text("#summary") and visit.page.is_hidden("#cancel")
+        assert visit.js("renderOrReal.memory()")["numTensors"] == before["numTensors"]
+        assert visit.foreign_requests() == [] and visit.errors == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
 def test_memory_does_not_grow(browser, tmp_path, tiny_site_model, tiny_data):
     """Tensors are disposed: classifying 30 pictures leaves TF.js's tensor count where it was."""
     server = Server(make_site(tmp_path / "site", tiny_site_model))

@@ -80,6 +80,7 @@ class Spec:
             "format": SPEC_FORMAT,
             **d,
             "decode": {"exif_orientation": True, "color": "RGB", "alpha": "composite_on_white",
+                       "extensions": list(IMAGE_EXTENSIONS),  # what a folder's pictures are named
                        "max_pixels": MAX_PIXELS},
             "resize": "box+bilinear",
             "round_after_resize": True,
