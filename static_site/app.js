@@ -1,13 +1,16 @@
 // The page: header from the run's files, picture input (drop files or folders, pickers, paste, camera),
 // a card per picture (the first CARD_LIMIT), a results table (sortable, CSV download, cancel), and a small
 // read-only hook (window.renderOrReal) for the browser tests and the benchmark.
-import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, startBackend } from "./classifier.js";
-import { BadImage, TOO_SMALL, canvasReader, decode, modelInputFrom } from "./preprocess.js";
+import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, modelVersion, startBackend } from "./classifier.js";
+import { Adapter } from "./learn.js";
+import { BadImage, TOO_SMALL, canvasReader, decide, decode, modelInputFrom } from "./preprocess.js";
 
 const tf = globalThis.tf;
 const $ = (id) => document.getElementById(id);
 const state = { status: "loading", message: "", backend: null, spec: null, metrics: null, classifier: null,
-  results: [], skippedFiles: 0, firstPredictionMs: null, backendErrors: [] };
+  results: [], skippedFiles: 0, firstPredictionMs: null, backendErrors: [], adapter: null };
+const cards = new Map(); // record index -> its card (the first CARD_LIMIT pictures)
+const outputs = new Map(); // record index -> {probs, features} of the model (for learning; kept out of results)
 let queue = Promise.resolve(); // pictures are classified one at a time: bounded memory, steady timings
 // Cards hold two canvases each: past this many pictures, results go to the table only (memory stays
 // bounded for a folder of thousands).
@@ -136,27 +139,105 @@ async function drawSquare(t) {
   return c;
 }
 
-function showResult(card, r, spec) {
-  const unsure = r.verdict !== spec.class_names[r.top];
+/** The answer shown for a record: the adapted one once the visitor has corrected the page. */
+function answerOf(record) {
+  if (record.adaptedProbs) {
+    return { probs: record.adaptedProbs, top: record.adaptedTop, verdict: record.adaptedVerdict, adapted: true };
+  }
+  return { probs: record.probs, top: record.top, verdict: record.verdict, adapted: false };
+}
+
+function showResult(card, record) {
+  const spec = state.spec;
+  const a = answerOf(record);
+  const unsure = a.verdict !== a.top;
   card.li.className = unsure ? "card done unsure" : "card done";
-  card.verdict.replaceChildren(el("strong", "class", r.verdict), " ",
-    el("span", "prob", unsure ? `(${spec.class_names[r.top]} ${pct(r.probs[r.top])})` : pct(r.probs[r.top])));
+  const top = spec.class_names.indexOf(a.top);
+  card.verdict.replaceChildren(el("strong", "class", a.verdict), " ",
+    el("span", "prob", unsure ? `(${a.top} ${pct(a.probs[top])})` : pct(a.probs[top])));
+  if (a.adapted) {
+    card.verdict.append(" ", el("span", "badge", "adapted"));
+    const own = spec.class_names.indexOf(record.top);
+    card.verdict.append(el("span", "original", ` the model alone: ${record.verdict} ${pct(record.probs[own])}`));
+  }
   const bars = el("ul", "bars");
   spec.class_names.forEach((name, i) => {
-    const row = el("li", i === r.top ? "top" : "");
+    const row = el("li", i === top ? "top" : "");
     const track = el("span", "track");
     const fill = el("span", "fill");
-    fill.style.width = `${(100 * r.probs[i]).toFixed(2)}%`; // CSSOM, allowed by the CSP
+    fill.style.width = `${(100 * a.probs[i]).toFixed(2)}%`; // CSSOM, allowed by the CSP
     track.append(fill);
     track.setAttribute("aria-hidden", "true");
-    row.append(el("span", "label", name), track, el("span", "value", pct(r.probs[i])));
+    row.append(el("span", "label", name), track, el("span", "value", pct(a.probs[i])));
     bars.append(row);
   });
   const crops = spec.view === "crops" ? ` (the model votes over ${spec.grid}×${spec.grid} crops)` : "";
   const timing = el("p", "timing",
-    `${ms(r.predictMs)} on ${state.backend.toUpperCase()}${crops} · decoding ${ms(r.decodeMs)}`);
+    `${ms(record.predictMs)} on ${state.backend.toUpperCase()}${crops} · decoding ${ms(record.decodeMs)}`);
   timing.title = "Prediction = preprocessing + model; decoding = reading the file";
-  card.body.append(bars, timing);
+  const detail = el("div", "detail");
+  detail.append(bars, timing);
+  if (state.adapter && outputs.has(record.index)) detail.append(feedback(record));
+  if (card.detail) card.detail.replaceWith(detail);
+  else card.body.append(detail);
+  card.detail = detail;
+}
+
+/** "Is this right?": the visitor's answer teaches the page (learn.js), on this device only. */
+function feedback(record) {
+  const names = state.spec.class_names;
+  const box = el("div", "feedback");
+  if (record.correction) box.append(el("span", "said", `You said: ${record.correction}. `));
+  const ask = (text, label, title) => {
+    const b = el("button", "small", text);
+    b.type = "button";
+    b.title = title;
+    b.addEventListener("click", () => correct(record, label));
+    return b;
+  };
+  const mine = names.indexOf(answerOf(record).top);
+  box.append(ask("Right", mine, `Yes, it is ${names[mine]}`));
+  for (let i = 0; i < names.length; i++) {
+    if (i !== mine) box.append(ask(names.length === 2 ? "Wrong" : `It's ${names[i]}`, i, `No, it is ${names[i]}`));
+  }
+  return box;
+}
+
+async function correct(record, label) {
+  const o = outputs.get(record.index);
+  await state.adapter.add(record.path, o.probs, o.features, label);
+  record.correction = state.spec.class_names[label];
+  refreshAdapted();
+  announce(`Learned: ${record.name} is ${record.correction}. Adapted with ${state.adapter.count} corrections.`);
+}
+
+/** Every answer again through the adapter (after a correction, a reset, or at start with kept ones). */
+function refreshAdapted() {
+  const a = state.adapter;
+  for (const r of state.results) {
+    const o = outputs.get(r.index);
+    if (r.status !== "done" || !o) continue;
+    if (a && a.count) {
+      const p = a.adapt(o.probs, o.features);
+      const { top, verdict } = decide(p, state.spec);
+      Object.assign(r, { adaptedProbs: Array.from(p), adaptedTop: state.spec.class_names[top], adaptedVerdict: verdict });
+    } else {
+      delete r.adaptedProbs;
+      delete r.adaptedTop;
+      delete r.adaptedVerdict;
+    }
+    if (cards.has(r.index)) showResult(cards.get(r.index), r);
+    renderRow(r);
+  }
+  showLearning();
+}
+
+function showLearning() {
+  const a = state.adapter;
+  $("learning").hidden = !a || !a.count;
+  if (!a || !a.count) return;
+  $("learning-text").textContent = `Adapted with ${a.count} correction${a.count === 1 ? "" : "s"} on this device` +
+    (a.saved ? " (kept in this browser, never uploaded)." : " (this browser cannot keep them: gone on reload).");
 }
 
 function showError(card, message) {
@@ -196,12 +277,18 @@ async function classifyOne(file, card, record) {
       eye.setAttribute("role", "img");
       eye.setAttribute("aria-label", `the ${eye.width}×${eye.height} picture given to the model`);
       card.eyeFig.querySelector(".placeholder").replaceWith(eye);
-      showResult(card, r, c.spec);
     } else {
       r.eye.dispose();
     }
     Object.assign(record, { status: "done", probs: Array.from(r.probs), top: c.spec.class_names[r.top],
       verdict: r.verdict, decodeMs: r.decodeMs, predictMs: r.predictMs, width: r.width, height: r.height });
+    if (r.features) outputs.set(record.index, { probs: r.probs, features: r.features });
+    if (state.adapter && state.adapter.count) {
+      const p = state.adapter.adapt(r.probs, r.features);
+      const d = decide(p, c.spec);
+      Object.assign(record, { adaptedProbs: Array.from(p), adaptedTop: c.spec.class_names[d.top], adaptedVerdict: d.verdict });
+    }
+    if (card) showResult(card, record);
     announce(`${record.name}: ${r.verdict}, ${pct(r.probs[r.top])}`);
   } catch (e) {
     const message = e instanceof BadImage ? e.message : `could not classify this picture (${e.message || e})`;
@@ -231,6 +318,7 @@ function addFiles(files, { skipped = 0 } = {}) {
       path: file.relativePath || file.webkitRelativePath || file.name || "pasted picture", status: "pending" };
     state.results.push(record);
     const card = state.results.length <= CARD_LIMIT ? newCard(file) : null;
+    if (card) cards.set(record.index, card);
     addRow(record);
     queue = queue.then(() => classifyOne(file, card, record));
   }
@@ -243,9 +331,9 @@ function addFiles(files, { skipped = 0 } = {}) {
 
 const COLUMNS = () => [
   { key: "path", title: "File", value: (r) => r.path },
-  { key: "verdict", title: "Verdict", value: (r) => r.verdict || (r.status === "error" ? "error" : r.status) },
+  { key: "verdict", title: "Verdict", value: (r) => answerOf(r).verdict || (r.status === "error" ? "error" : r.status) },
   ...state.spec.class_names.map((name, i) => ({ key: `p_${name}`, title: `P(${name})`, numeric: true,
-    value: (r) => (r.probs ? r.probs[i] : null) })),
+    value: (r) => (answerOf(r).probs ? answerOf(r).probs[i] : null) })),
   { key: "error", title: "Problem", value: (r) => r.error || "" },
 ];
 const sort = { key: null, descending: false };
@@ -281,7 +369,7 @@ const rows = new Map(); // record index -> its <tr>
 function renderRow(record) {
   const tr = rows.get(record.index);
   if (!tr) return;
-  const unsure = record.status === "done" && record.verdict !== record.top;
+  const unsure = record.status === "done" && answerOf(record).verdict !== answerOf(record).top;
   tr.className = `${record.status}${unsure ? " unsure" : ""}`;
   tr.replaceChildren(...COLUMNS().map((col) => el(col.key === "path" ? "th" : "td", col.numeric ? "num" : null,
     cellText(col, record))));
@@ -337,14 +425,18 @@ function cancelPending() {
   announce("The remaining pictures were cancelled.");
 }
 
-/** The results as CSV, the columns train.predict writes: path, verdict, predicted_class, p_<class>..., error. */
+/** The results as CSV: the model's answers in the columns train.predict writes (path, verdict,
+ *  predicted_class, p_<class>..., error); once the page learned from corrections, the adapted answers too. */
 export function resultsCsv(results, classNames) {
   const quote = (v) => (/[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
-  const lines = [["path", "verdict", "predicted_class", ...classNames.map((c) => `p_${c}`), "error"]];
+  const adapted = results.some((r) => r.adaptedProbs);
+  const probsOf = (p) => classNames.map((_, i) => (p ? p[i].toFixed(6) : ""));
+  const lines = [["path", "verdict", "predicted_class", ...classNames.map((c) => `p_${c}`), "error",
+    ...(adapted ? ["adapted_verdict", ...classNames.map((c) => `adapted_p_${c}`), "your_answer"] : [])]];
   for (const r of results) {
     if (r.status === "pending" || r.status === "cancelled") continue;
-    lines.push([r.path, r.verdict || "", r.top || "", ...classNames.map((_, i) => (r.probs ? r.probs[i].toFixed(6) : "")),
-      r.error || ""]);
+    lines.push([r.path, r.verdict || "", r.top || "", ...probsOf(r.probs), r.error || "",
+      ...(adapted ? [r.adaptedVerdict || "", ...probsOf(r.adaptedProbs), r.correction || ""] : [])]);
   }
   return lines.map((cells) => cells.map((c) => quote(String(c))).join(",")).join("\r\n") + "\r\n";
 }
@@ -406,12 +498,20 @@ function wireInputs() {
     e.target.value = "";
   });
   $("cancel").addEventListener("click", cancelPending);
+  $("reset-learning").addEventListener("click", async () => {
+    await state.adapter.reset();
+    for (const r of state.results) delete r.correction;
+    refreshAdapted();
+    announce("Corrections forgotten: the answers are the model's own again.");
+  });
   $("download").addEventListener("click", downloadCsv);
   $("clear").addEventListener("click", () => {
     cancelPending(); // what is still queued is skipped
     state.results = [];
     state.skippedFiles = 0;
     rows.clear();
+    cards.clear();
+    outputs.clear();
     $("cards").replaceChildren();
     $("table-body").replaceChildren();
     $("results").hidden = true;
@@ -506,6 +606,10 @@ async function start() {
   }
   $("info-backend").textContent = state.backend.toUpperCase();
   $("info-backend").title = `TF.js ${tf.version_core}; preference ${BACKENDS.join(" > ")}`;
+  if (state.classifier.hasFeatures) {
+    state.adapter = await Adapter.open(modelVersion(metrics) || "unversioned", spec.class_names.length);
+    showLearning();
+  }
   for (const id of ["pick", "pick-folder", "camera"]) $(id).disabled = false;
   setStatus("ready", "Ready.");
   announce(`Model ready on ${state.backend.toUpperCase()}. Choose pictures to classify.`);
@@ -519,6 +623,10 @@ window.renderOrReal = Object.freeze({
   get spec() { return state.spec && structuredClone(state.spec); },
   get firstPredictionMs() { return state.firstPredictionMs; },
   results: () => structuredClone(state.results),
+  corrections: () => (state.adapter ? state.adapter.count : null),
+  // Teach the page that result `index` is of class `label` (what the buttons on a card do).
+  correct: (index, label) => correct(state.results[index], state.spec.class_names.indexOf(label)),
+  forget: () => $("reset-learning").click(),
   csv: () => resultsCsv(state.results, state.spec.class_names),
   memory: () => (tf ? { ...tf.memory() } : null),
   idle: () => queue.then(() => true),

@@ -110,6 +110,17 @@ export class Classifier {
     this.model = model;
     this.spec = spec;
     this.backend = backend;
+    // Exported runs have two outputs, {probabilities, features} (train/model.py with_features), given in the
+    // order of outputNodes; older ones only probabilities (no learning from corrections then).
+    this.hasFeatures = (model.outputNodes || []).includes("features");
+  }
+
+  /** The model on x -> {probs, features} tensors ([N, C], [N, D] or null). Call inside tf.tidy. */
+  run(x) {
+    const out = this.model.predict(x);
+    if (!Array.isArray(out)) return { probs: out, features: null };
+    const names = this.model.outputNodes;
+    return { probs: out[names.indexOf("probabilities")], features: this.hasFeatures ? out[names.indexOf("features")] : null };
   }
 
   /** Load model/model.json on the current backend and run a warm-up prediction (compiles kernels). */
@@ -142,7 +153,7 @@ export class Classifier {
   }
 
   async warmUp() {
-    const out = tf().tidy(() => this.model.predict(tf().zeros(inputShape(this.spec))));
+    const out = tf().tidy(() => this.run(tf().zeros(inputShape(this.spec))).probs);
     const probs = await out.data();
     out.dispose();
     const classes = this.spec.class_names.length;
@@ -151,7 +162,8 @@ export class Classifier {
     }
   }
 
-  /** One picture: decode (throws BadImage), the shared preprocessing, the model, the decision. -> {probs: Float32Array, top, verdict, eye: int32 tensor the caller must dispose,
+  /** One picture: decode (throws BadImage), the shared preprocessing, the model, the decision (and the
+   *  embedding, `features`, Float32Array or null, for learning from corrections). -> {probs: Float32Array, top, verdict, eye: int32 tensor the caller must dispose,
    *  decodeMs, predictMs, canvas}; or {tooSmall: message, canvas, width, height} (no model run). */
   async classify(file) {
     const t0 = performance.now();
@@ -159,22 +171,27 @@ export class Classifier {
     const t1 = performance.now();
     const small = tooSmall(height, width, this.spec);
     if (small) return { tooSmall: small, canvas, width, height };
-    const { probs, eye } = tf().tidy(() => {
+    const { probs, features, eye } = tf().tidy(() => {
       const x = modelInputFrom(canvasReader(ctx), height, width, this.spec);
-      return { probs: tf().squeeze(this.model.predict(x), [0]), eye: modelEyeSquare(x) };
+      const y = this.run(x);
+      return { probs: tf().squeeze(y.probs, [0]), features: y.features ? tf().squeeze(y.features, [0]) : null,
+        eye: modelEyeSquare(x) };
     });
     let p;
+    let f = null;
     try {
       p = await probs.data();
+      if (features) f = await features.data();
     } catch (e) {
       eye.dispose();
       throw e;
     } finally {
       probs.dispose();
+      if (features) features.dispose();
     }
     const t2 = performance.now();
     const { top, verdict } = decide(p, this.spec);
-    return { probs: p, top, verdict, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
+    return { probs: p, features: f, top, verdict, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
   }
 
   /** Model time alone: median ms per picture over `runs` predictions. */
@@ -186,7 +203,7 @@ export class Classifier {
     try {
       for (let i = 0; i < runs + 2; i++) {
         const t0 = performance.now();
-        const out = tf().tidy(() => this.model.predict(x));
+        const out = tf().tidy(() => this.run(x).probs);
         await out.data();
         out.dispose();
         if (i >= 2) times.push(performance.now() - t0); // the first two are extra warm-up

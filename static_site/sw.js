@@ -6,7 +6,7 @@
 // GET requests are touched; nothing else is ever fetched. Entries are keyed by path (no query), so
 // ?backend=... and the model's ?v=<run> share one copy.
 const CACHE = "render-or-real-v1";
-const SHELL = ["./", "index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "icon.svg",
+const SHELL = ["./", "index.html", "app.js", "classifier.js", "learn.js", "preprocess.js", "style.css", "icon.svg",
   "vendor/runtime.json"];
 const NETWORK_TIMEOUT_MS = 8000; // a server that accepts but never answers counts as offline
 

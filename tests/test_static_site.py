@@ -578,6 +578,53 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
 
 
 @needs_browser
+def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, tiny_site_model, tiny_data):
+    """Marking answers wrong adapts a small head on the model's embedding (learn.js): the corrected pictures'
+    answers move towards what the visitor said, the cards say "adapted" beside the model's own answer, the
+    corrections survive a reload (IndexedDB) and "Forget" clears them; no tensor is left behind and no
+    request leaves the origin."""
+    demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())
+    photos = [p for p in demo if p.parent.name == "photo"][:3]
+    renders = [p for p in demo if p.parent.name == "render"][:3]
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        assert visit.js("renderOrReal.corrections()") == 0 and visit.page.is_hidden("#learning")
+        got = visit.classify(photos + renders)
+        assert all(r["status"] == "done" and "adaptedProbs" not in r for r in got.values())
+        before = visit.js("renderOrReal.memory()")["numTensors"]
+        # Two photos corrected to "render", one render confirmed.
+        for i in (0, 1):
+            visit.js(f"renderOrReal.correct({i}, 'render')")
+        visit.js("renderOrReal.correct(3, 'render')")
+        results = visit.js("renderOrReal.results()")
+        assert visit.js("renderOrReal.corrections()") == 3
+        render = 1  # class index of "render"
+        for r in results[:2]:
+            assert r["correction"] == "render" and r["adaptedProbs"][render] > r["probs"][render] + 0.05, r
+        assert "Adapted with 3 corrections" in visit.page.inner_text("#learning")
+        assert visit.page.locator(".card .badge", has_text="adapted").count() == len(results)
+        assert visit.js("renderOrReal.memory()")["numTensors"] == before  # fitting disposed everything
+        adapted_first = results[0]["adaptedProbs"]
+
+        visit.page.reload()
+        assert visit.wait_started() == "ready" and visit.js("renderOrReal.corrections()") == 3
+        assert not visit.page.is_hidden("#learning")
+        again = visit.classify(photos[:1])[photos[0].name]
+        np.testing.assert_allclose(again["adaptedProbs"], adapted_first, atol=1e-4)  # the same head, refitted
+
+        visit.js("renderOrReal.forget()")
+        visit.wait("renderOrReal.corrections() === 0")
+        assert visit.page.is_hidden("#learning")
+        assert all("adaptedProbs" not in r for r in visit.js("renderOrReal.results()"))
+        assert visit.foreign_requests() == [] and visit.errors == [] and visit.js("window.__csp") == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
 def test_memory_does_not_grow(browser, tmp_path, tiny_site_model, tiny_data):
     """Tensors are disposed: classifying 30 pictures leaves TF.js's tensor count where it was."""
     server = Server(make_site(tmp_path / "site", tiny_site_model))

@@ -15,7 +15,7 @@ import pytest
 
 from train.preprocess import load_rgb, model_input
 from train.runs import load_run_model
-from train.tfjs_node import missing, predict_tfjs, predict_tfjs_pictures
+from train.tfjs_node import missing, predict_tfjs, predict_tfjs_pictures, run_tfjs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +54,23 @@ def test_float32_bundle_matches_keras(tiny_models, run):
     got = predict_tfjs_pictures(run_dir / "tfjs", inputs)
     assert got.shape == expected.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
+def test_bundle_also_gives_the_embedding_the_page_learns_on(tiny_models, run):
+    """The exported bundle has a second output, "features" (model.with_features: what the last Dense reads,
+    averaged over the crops for a crops run), equal to Keras's; its probabilities are model.keras's."""
+    from train.model import with_features
+
+    run_dir = tiny_models / "runs" / run
+    spec, model, inputs, expected = keras_and_inputs(run_dir)
+    two = with_features(model, spec)
+    keras_out = [two(x, training=False) for x in inputs[:3]]
+    np.testing.assert_allclose(np.concatenate([o["probabilities"].numpy() for o in keras_out]), expected[:3], atol=1e-6)
+    features = np.concatenate([o["features"].numpy() for o in keras_out])
+    got = np.concatenate([run_tfjs(run_dir / "tfjs", x, output="features")[0] for x in inputs[:3]])
+    assert got.shape == features.shape and features.shape[1] > 8
+    np.testing.assert_allclose(got, features, rtol=1e-4, atol=1e-4)
 
 
 def test_cpu_backend_matches_wasm(tiny_run, tracenet):

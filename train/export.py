@@ -183,14 +183,17 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
 
     from . import runs
 
+    from .model import with_features
+
     run_dir = Path(run_dir)
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    exported = with_features(model, spec)  # + the embedding, for the page's learning from corrections
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":
             shutil.rmtree(run_dir / name, ignore_errors=True)
-            export_tfjs(model, run_dir / name, quantize=q)
+            export_tfjs(exported, run_dir / name, quantize=q)
     export_seconds = time.time() - t0
     with open(run_dir / "predictions.csv", newline="") as f:
         test = [r for r in csv.DictReader(f) if r["split"] == "test"]

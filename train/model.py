@@ -128,6 +128,25 @@ def picture_model(model: keras.Model, spec) -> keras.Model:
     return keras.Model(pictures, voted, name=f"{model.name}_voted")
 
 
+def with_features(model: keras.Model, spec) -> keras.Model:
+    """The exported form of a run's model: the same picture in, {"probabilities", "features"} out, where
+    features is the embedding the last Dense ("probabilities") reads (crops view: averaged over the crops
+    like the probabilities). The page learns from a visitor's corrections on top of it (static_site/learn.js);
+    model.keras itself keeps the one output."""
+    def two_outputs(network):
+        return keras.Model(network.inputs, {"probabilities": network.output,
+                                            "features": network.get_layer("probabilities").input})
+
+    if spec.view != "crops":
+        return two_outputs(model)
+    crop_network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    pictures = keras.Input((None, None, 3), name="picture")
+    out = two_outputs(crop_network)(CropGrid(spec.input_size, spec.grid, name="crop_grid")(pictures))
+    crops = spec.grid * spec.grid
+    return keras.Model(pictures, {"probabilities": MeanOverCrops(crops, name="vote")(out["probabilities"]),
+                                  "features": MeanOverCrops(crops, name="vote_features")(out["features"])})
+
+
 # tracenet's first stage is a fixed high-pass, on each colour channel: the second difference across
 # (1, -2, 1), down (its transpose), and both (the 3x3 "KB" kernel (-1 2 -1; 2 -4 2; -1 2 -1) of the SRM
 # residual family, Fridrich & Kodovsky 2012). It removes the content (smooth shading, colour) and keeps

@@ -20,7 +20,7 @@ from . import runs
 from .preprocess import SPEC_FILE
 
 SITE = Path(__file__).resolve().parents[1] / "static_site"
-PAGE_FILES = ("index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
+PAGE_FILES = ("index.html", "app.js", "classifier.js", "learn.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
 MARKER = ".render-or-real-publish"  # says a folder is ours to replace
 
 NEXT_STEPS = """\

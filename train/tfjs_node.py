@@ -42,11 +42,11 @@ def tfjs_available() -> bool:
     return missing() is None
 
 
-def run_tfjs(model_dir, x: np.ndarray, backend: str = "wasm", batch: int = 64,
-             timeout: float = 600) -> tuple[np.ndarray, dict]:
+def run_tfjs(model_dir, x: np.ndarray, backend: str = "wasm", batch: int = 64, timeout: float = 600,
+             output: str = "probabilities") -> tuple[np.ndarray, dict]:
     """The TF.js graph model in model_dir (model.json + shards) on float32 pictures x [N, H, W, 3]
     (0-255, as train.preprocess.model_input makes them), `batch` at a time -> (probabilities [N, C], the
-    script's report: backend, load_ms, predict_ms, tensors_left)."""
+    script's report: backend, load_ms, predict_ms, tensors_left). `output`: "features" for the embedding."""
     problem = missing()
     if problem:
         raise TfjsUnavailable(f"cannot run TF.js in Node: {problem}")
@@ -60,7 +60,7 @@ def run_tfjs(model_dir, x: np.ndarray, backend: str = "wasm", batch: int = 64,
         src, dst = Path(tmp) / "in.f32", Path(tmp) / "out.f32"
         x.tofile(src)  # raw little-endian float32: no JSON round trip, no precision lost
         cmd = ["node", str(SCRIPT), str(model_dir.resolve()), str(src), str(dst), "--shape", ",".join(map(str, x.shape)),
-               "--backend", backend, "--batch", str(batch), "--node-modules", str(RUNTIME)]
+               "--backend", backend, "--batch", str(batch), "--node-modules", str(RUNTIME), "--output", output]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"TF.js prediction failed (exit {proc.returncode}): "

@@ -1,9 +1,10 @@
 // Run a TF.js graph model from disk in Node, with the very runtime packages the page is built from.
 //
 //   node train/tfjs_predict.mjs MODEL_DIR INPUT.f32 OUTPUT.f32 --shape N,H,W,3 --node-modules DIR
-//        [--backend wasm|cpu] [--batch 64]
+//        [--backend wasm|cpu] [--batch 64] [--output probabilities|features]
 //
-// INPUT.f32 is raw float32 little-endian [N, H, W, 3]; OUTPUT.f32 gets raw float32 [N, C]. DIR is the
+// INPUT.f32 is raw float32 little-endian [N, H, W, 3]; OUTPUT.f32 gets raw float32 [N, C] (or [N, D] of
+// the "features" output, train/model.py with_features). DIR is the
 // node_modules folder holding @tensorflow/* (train/tfjs_node.py passes the page's). One JSON line on
 // stdout reports the backend and timings. Run through train/tfjs_node.py by training, tests and benchmarks.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -17,13 +18,14 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { backend: "wasm", batch: 64, positional: [], nodeModules: null };
+  const opts = { backend: "wasm", batch: 64, positional: [], nodeModules: null, output: "probabilities" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--backend") opts.backend = argv[++i];
     else if (a === "--shape") opts.shape = argv[++i].split(",").map(Number);
     else if (a === "--batch") opts.batch = Number(argv[++i]);
     else if (a === "--node-modules") opts.nodeModules = argv[++i];
+    else if (a === "--output") opts.output = argv[++i];
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else opts.positional.push(a);
   }
@@ -86,7 +88,9 @@ async function main() {
     const m = Math.min(opts.batch, n - start);
     const out = tf.tidy(() => {
       const x = tf.tensor4d(input.subarray(start * per, (start + m) * per), [m, h, w, c], "float32");
-      return model.predict(x);
+      const y = model.predict(x);
+      // A model with several outputs gives them in the order of model.outputNodes (signature names).
+      return Array.isArray(y) ? y[model.outputNodes.indexOf(opts.output)] : y;
     });
     classes = out.shape[1];
     chunks.push(await out.data());

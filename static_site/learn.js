@@ -1,0 +1,161 @@
+// Learning from the visitor's corrections, on this device only. The shipped model is never changed: a
+// small residual head on its embedding ("features", train/model.py with_features) is fitted here, in
+// TF.js, and the corrections are kept in this browser's IndexedDB. Nothing is uploaded.
+//
+//   adapted logits = log p_model + z · W,   z = features / |features|
+//
+// W starts at zero, so with no corrections the answer is the model's own. It is fitted on the corrected
+// (and confirmed) pictures by Adam on their cross-entropy, with an L2 pull towards zero: the further a
+// picture's embedding is from the corrected ones, the less its answer moves.
+const tf = () => globalThis.tf;
+
+const DB_NAME = "render-or-real";
+const STORE = "corrections";
+export const FIT = { steps: 150, learningRate: 0.05, l2: 1e-3 };
+
+function unit(features) {
+  let norm = 0;
+  for (const v of features) norm += v * v;
+  norm = Math.sqrt(norm) || 1;
+  return Float32Array.from(features, (v) => v / norm);
+}
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    if (typeof indexedDB === "undefined") return reject(new Error("IndexedDB is not available"));
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function dbCall(mode, fn) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const t = db.transaction(STORE, mode);
+      const request = fn(t.objectStore(STORE));
+      t.oncomplete = () => resolve(request && request.result);
+      t.onerror = () => reject(t.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+export class Adapter {
+  /** `version`: the model's run ("run_id@created"); corrections belong to one model's embedding. */
+  constructor(version, numClasses) {
+    this.version = version;
+    this.k = numClasses;
+    this.examples = []; // {name, features (unit), logp, label}
+    this.W = null; // Float32Array [D * k], row-major, or null: no corrections yet
+    this.saved = true; // false when this browser cannot keep them (no IndexedDB)
+  }
+
+  get count() {
+    return this.examples.length;
+  }
+
+  /** The adapter of this model with the corrections this browser kept for it (fitted again). */
+  static async open(version, numClasses) {
+    const a = new Adapter(version, numClasses);
+    try {
+      const kept = await dbCall("readonly", (s) => s.get(version));
+      a.examples = (kept && kept.examples) || [];
+    } catch (e) {
+      console.warn("corrections cannot be kept on this device", e);
+      a.saved = false;
+    }
+    if (a.count) await a.fit();
+    return a;
+  }
+
+  async persist() {
+    if (!this.saved) return;
+    try {
+      await dbCall("readwrite", (s) => s.put({ version: this.version, examples: this.examples }, this.version));
+    } catch (e) {
+      console.warn("corrections not saved", e);
+      this.saved = false;
+    }
+  }
+
+  /** Learn that the picture `name` (its model probabilities and features) is of class `label`. A second
+   *  answer for the same picture replaces the first. */
+  async add(name, probs, features, label) {
+    const logp = Float32Array.from(probs, (p) => Math.log(Math.max(p, 1e-7)));
+    this.examples = this.examples.filter((e) => e.name !== name);
+    this.examples.push({ name, features: unit(features), logp, label });
+    await this.persist();
+    await this.fit();
+  }
+
+  async reset() {
+    this.examples = [];
+    this.W = null;
+    if (this.saved) {
+      try {
+        await dbCall("readwrite", (s) => s.delete(this.version));
+      } catch (e) {
+        console.warn("corrections not cleared", e);
+      }
+    }
+  }
+
+  /** Fit W on the examples: Adam on the mean cross-entropy plus the L2 pull, in TF.js ops. The gradient
+   *  is written out (Xᵀ(softmax(L + XW) − Y) / n + 2·l2·W: the page's runtime, tfjs-core alone, has no
+   *  gradient registry). Every tensor is disposed. */
+  async fit() {
+    if (!this.count) {
+      this.W = null;
+      return;
+    }
+    const t = tf();
+    const n = this.count;
+    const d = this.examples[0].features.length;
+    const X = t.tensor2d(this.examples.map((e) => Array.from(e.features)), [n, d]);
+    const L = t.tensor2d(this.examples.map((e) => Array.from(e.logp)), [n, this.k]);
+    const Y = t.tidy(() => t.oneHot(t.tensor1d(this.examples.map((e) => e.label), "int32"), this.k));
+    const Xt = t.transpose(X);
+    let W = t.zeros([d, this.k]);
+    let m = t.zerosLike(W);
+    let v = t.zerosLike(W);
+    const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+    try {
+      for (let step = 1; step <= FIT.steps; step++) {
+        const [W2, m2, v2] = t.tidy(() => {
+          const p = t.softmax(t.add(L, t.matMul(X, W)));
+          const g = t.add(t.div(t.matMul(Xt, t.sub(p, Y)), n), t.mul(2 * FIT.l2, W));
+          const mNew = t.add(t.mul(b1, m), t.mul(1 - b1, g));
+          const vNew = t.add(t.mul(b2, v), t.mul(1 - b2, t.square(g)));
+          const mHat = t.div(mNew, 1 - b1 ** step);
+          const vHat = t.div(vNew, 1 - b2 ** step);
+          return [t.sub(W, t.mul(FIT.learningRate, t.div(mHat, t.add(t.sqrt(vHat), eps)))), mNew, vNew];
+        });
+        t.dispose([W, m, v]);
+        [W, m, v] = [W2, m2, v2];
+      }
+      this.W = await W.data();
+    } finally {
+      t.dispose([X, L, Y, Xt, W, m, v]);
+    }
+  }
+
+  /** The adapted probabilities of a picture (its model probabilities and features): Float32Array. */
+  adapt(probs, features) {
+    if (!this.W || !features) return Float32Array.from(probs);
+    const z = unit(features);
+    const logits = Float32Array.from(probs, (p) => Math.log(Math.max(p, 1e-7)));
+    for (let c = 0; c < this.k; c++) {
+      let s = 0;
+      for (let i = 0; i < z.length; i++) s += z[i] * this.W[i * this.k + c];
+      logits[c] += s;
+    }
+    const top = Math.max(...logits);
+    const e = logits.map((v) => Math.exp(v - top));
+    const total = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / total);
+  }
+}
