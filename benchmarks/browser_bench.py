@@ -36,11 +36,13 @@ import threading
 import time
 from pathlib import Path
 
+from train.publish import PAGE_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "static_site"
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-SITE_FILES = ("index.html", "app.js", "classifier.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
+SITE_FILES = PAGE_FILES  # the page's own files: the one list, train/publish.py's
 BACKENDS = ("wasm", "webgl", "cpu")
 
 
