@@ -53,14 +53,14 @@ def train_and_export(items, class_names, out: Path, cache: dict, verbose: bool) 
     from train import data as data_lib
     from train.__main__ import config_from_argv, make_spec, train_model
     from train.export import export_tfjs
-    from train.model import with_features
+    from train.model import exported_model
     from train.preprocess import SPEC_FILE, save_spec
 
     config = config_from_argv([])
     spec, _ = make_spec(config, class_names)
     with quiet(verbose):
         model, spec, _, _ = train_model(config, spec, items, data_lib.DecodeFailures(), cache=cache)
-        export_tfjs(with_features(model, spec), out, quantize=config.quantize)
+        export_tfjs(exported_model(model, spec), out, quantize=config.quantize)
     save_spec(spec, out / SPEC_FILE)
     (out / "metrics.json").write_text(json.dumps({"run_id": f"bench-{out.name}", "arch": config.arch,
                                                   "created": datetime.now(timezone.utc).isoformat()}))

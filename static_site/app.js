@@ -11,6 +11,8 @@ const state = { status: "loading", message: "", backend: null, spec: null, metri
   results: [], skippedFiles: 0, firstPredictionMs: null, backendErrors: [], adapter: null };
 const cards = new Map(); // record index -> its card (the first CARD_LIMIT pictures)
 const outputs = new Map(); // record index -> {probs, features} of the model (for learning; kept out of results)
+const pictureFiles = new Map(); // record index -> its File (the vote map decodes it again when asked)
+const REGION_COLORS = ["31,111,235", "230,110,20", "40,160,90", "170,60,190", "200,50,60", "110,110,110"];
 let queue = Promise.resolve(); // pictures are classified one at a time: bounded memory, steady timings
 // Cards hold two canvases each: past this many pictures, results go to the table only (memory stays
 // bounded for a folder of thousands).
@@ -178,9 +180,66 @@ function showResult(card, record) {
   const detail = el("div", "detail");
   detail.append(bars, timing);
   if (state.adapter && outputs.has(record.index)) detail.append(feedback(record));
+  if (state.classifier.hasRegions && pictureFiles.has(record.index)) detail.append(voteMapToggle(card, record));
   if (card.detail) card.detail.replaceWith(detail);
   else card.body.append(detail);
   card.detail = detail;
+}
+
+/** "Where it looked": over what the model saw, each region's own answer (crops view: each crop's vote;
+ *  other views: the model on each tile), coloured by its most likely class, stronger when surer. */
+function voteMapToggle(card, record) {
+  const b = el("button", "small", "Where it looked");
+  b.type = "button";
+  b.setAttribute("aria-pressed", String(Boolean(card.voteMap)));
+  b.addEventListener("click", async () => {
+    const eye = card.eyeFig.querySelector("canvas");
+    if (!eye) return;
+    if (card.voteMap) { // off: the plain input again
+      card.voteMap.replaceWith(eye.plain || eye);
+      card.voteMap = null;
+    } else {
+      const map = await state.classifier.regions(pictureFiles.get(record.index));
+      record.regions = map.regions;
+      record.regionBoxes = map.boxes;
+      card.voteMap = drawVoteMap(eye, map);
+      card.voteMap.plain = eye;
+      eye.replaceWith(card.voteMap);
+    }
+    b.setAttribute("aria-pressed", String(Boolean(card.voteMap)));
+    card.eyeFig.querySelector("figcaption").textContent = card.voteMap
+      ? "Each region's own answer (colour: its class, stronger: surer)" : "What the model sees";
+  });
+  return b;
+}
+
+function drawVoteMap(eye, { regions, boxes, width, height }) {
+  const c = el("canvas", "votes");
+  c.width = eye.width;
+  c.height = eye.height;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(eye, 0, 0);
+  const sx = eye.width / width;
+  const sy = eye.height / height;
+  const names = state.spec.class_names;
+  ctx.font = `${Math.max(10, Math.round(eye.width / 18))}px system-ui, sans-serif`;
+  regions.forEach((p, i) => {
+    const [top, left, h, w] = boxes[i];
+    const k = p.indexOf(Math.max(...p));
+    const sure = (p[k] - 1 / names.length) / (1 - 1 / names.length); // 0 at chance, 1 when certain
+    ctx.fillStyle = `rgba(${REGION_COLORS[k % REGION_COLORS.length]},${(0.15 + 0.45 * sure).toFixed(3)})`;
+    ctx.fillRect(left * sx, top * sy, w * sx, h * sy);
+    ctx.strokeStyle = "rgba(255,255,255,0.8)";
+    ctx.strokeRect(left * sx + 0.5, top * sy + 0.5, w * sx - 1, h * sy - 1);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(`${names[k]} ${Math.round(100 * p[k])}%`, left * sx + 4, top * sy + 4 + parseInt(ctx.font, 10));
+  });
+  c.setAttribute("role", "img");
+  c.setAttribute("aria-label", regions.map((p, i) => {
+    const k = p.indexOf(Math.max(...p));
+    return `region ${i + 1}: ${names[k]} ${Math.round(100 * p[k])}%`;
+  }).join("; "));
+  return c;
 }
 
 /** "Is this right?": the visitor's answer teaches the page (learn.js), on this device only. */
@@ -319,6 +378,7 @@ function addFiles(files, { skipped = 0 } = {}) {
     state.results.push(record);
     const card = state.results.length <= CARD_LIMIT ? newCard(file) : null;
     if (card) cards.set(record.index, card);
+    if (card) pictureFiles.set(record.index, file);
     addRow(record);
     queue = queue.then(() => classifyOne(file, card, record));
   }
@@ -512,6 +572,7 @@ function wireInputs() {
     rows.clear();
     cards.clear();
     outputs.clear();
+    pictureFiles.clear();
     $("cards").replaceChildren();
     $("table-body").replaceChildren();
     $("results").hidden = true;
@@ -627,6 +688,8 @@ window.renderOrReal = Object.freeze({
   // Teach the page that result `index` is of class `label` (what the buttons on a card do).
   correct: (index, label) => correct(state.results[index], state.spec.class_names.indexOf(label)),
   forget: () => $("reset-learning").click(),
+  // The vote map of result `index` (a card's "Where it looked"): {regions, boxes, width, height}.
+  regions: (index) => state.classifier.regions(pictureFiles.get(index)),
   csv: () => resultsCsv(state.results, state.spec.class_names),
   memory: () => (tf ? { ...tf.memory() } : null),
   idle: () => queue.then(() => true),

@@ -110,17 +110,40 @@ export class Classifier {
     this.model = model;
     this.spec = spec;
     this.backend = backend;
-    // Exported runs have two outputs, {probabilities, features} (train/model.py with_features), given in the
-    // order of outputNodes; older ones only probabilities (no learning from corrections then).
-    this.hasFeatures = (model.outputNodes || []).includes("features");
+    // Exported runs name their outputs (train/model.py exported_model): probabilities, features (for
+    // learning from corrections), regions and region_boxes (the vote map). Only the outputs asked for are
+    // computed (execute on their graph nodes). Older runs have one unnamed output, the probabilities.
+    const sig = (model.modelSignature && model.modelSignature.outputs) || {};
+    this.nodes = Object.fromEntries(Object.entries(sig).map(([key, t]) => [key, t.name.split(":")[0]]));
+    this.hasFeatures = "features" in this.nodes && "probabilities" in this.nodes;
+    this.hasRegions = "regions" in this.nodes && "region_boxes" in this.nodes;
   }
 
   /** The model on x -> {probs, features} tensors ([N, C], [N, D] or null). Call inside tf.tidy. */
   run(x) {
-    const out = this.model.predict(x);
-    if (!Array.isArray(out)) return { probs: out, features: null };
-    const names = this.model.outputNodes;
-    return { probs: out[names.indexOf("probabilities")], features: this.hasFeatures ? out[names.indexOf("features")] : null };
+    if (!this.hasFeatures) {
+      const out = this.model.predict(x);
+      return { probs: Array.isArray(out) ? out[0] : out, features: null };
+    }
+    const [probs, features] = this.model.execute(x, [this.nodes.probabilities, this.nodes.features]);
+    return { probs, features };
+  }
+
+  /** The vote map of one picture: {regions: [[p per class], ...], boxes: [[top, left, height, width],
+   *  ...] in the model input's pixels, width, height of that input}; null for a model without it. */
+  async regions(file) {
+    if (!this.hasRegions) return null;
+    const { ctx, width, height } = await decode(file, this.spec);
+    const [r, b, shape] = tf().tidy(() => {
+      const x = modelInputFrom(canvasReader(ctx), height, width, this.spec);
+      const [regions, boxes] = this.model.execute(x, [this.nodes.regions, this.nodes.region_boxes]);
+      return [tf().squeeze(regions, [0]), tf().squeeze(boxes, [0]), x.shape];
+    });
+    try {
+      return { regions: await r.array(), boxes: await b.array(), height: shape[1], width: shape[2] };
+    } finally {
+      tf().dispose([r, b]);
+    }
   }
 
   /** Load model/model.json on the current backend and run a warm-up prediction (compiles kernels). */

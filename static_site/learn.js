@@ -1,5 +1,5 @@
 // Learning from the visitor's corrections, on this device only. The shipped model is never changed: a
-// small residual head on its embedding ("features", train/model.py with_features) is fitted here, in
+// small residual head on its embedding ("features", train/model.py exported_model) is fitted here, in
 // TF.js, and the corrections are kept in this browser's IndexedDB. Nothing is uploaded.
 //
 //   adapted logits = log p_model + z · W,   z = features / |features|

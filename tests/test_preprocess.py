@@ -157,6 +157,39 @@ def test_crops_model_votes_inside_and_survives_saving(tmp_path):
     assert model is not crop_model and picture_model(crop_model, Spec(class_names=("a", "b"))) is crop_model
 
 
+def test_exported_model_gives_the_vote_map_where_its_regions_are():
+    """model.exported_model: crops view, each crop's own vote at its lattice box (their mean is the answer);
+    whole view, the model on each of 3 x 3 tiles resized to its input, at the tiles' boxes."""
+    from train.model import REGION_TILES, build, exported_model, picture_model
+
+    x = np.random.default_rng(1).integers(0, 256, (2, 40, 52, 3)).astype(np.float32)
+    spec = Spec(class_names=("a", "b"), input_size=16, view="crops", grid=3, max_side=64)
+    crop_model = build("tracenet", 16, 2)
+    out = exported_model(picture_model(crop_model, spec), spec)(x)
+    votes = crop_model(crop_grid(x, 16, 3)).numpy().reshape(2, 9, 2)
+    np.testing.assert_allclose(out["regions"].numpy(), votes, atol=1e-6)
+    np.testing.assert_allclose(out["probabilities"].numpy(), votes.mean(1), atol=1e-6)
+    boxes = out["region_boxes"].numpy()
+    assert boxes.shape == (2, 9, 4) and boxes[0, 0].tolist() == [0, 0, 16, 16] and boxes[1, 8].tolist() == [24, 36, 16, 16]
+    assert out["features"].shape == (2, 96)
+
+    whole = Spec(class_names=("a", "b", "c"), input_size=64, view="whole")
+    net = build("rendernet2017", 64, 3)
+    square = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3)).astype(np.float32)
+    out = exported_model(net, whole)(square)
+    tiles = [net(tf_resize(square[:, i * 21:(i + 1) * 21, j * 21:(j + 1) * 21], 64)).numpy()
+             for i in range(REGION_TILES) for j in range(REGION_TILES)]
+    np.testing.assert_allclose(out["regions"].numpy(), np.stack(tiles, 1), atol=1e-5)
+    assert out["region_boxes"].numpy()[0, 4].tolist() == [21, 21, 21, 21]
+    np.testing.assert_allclose(out["probabilities"].numpy(), net(square).numpy(), atol=1e-6)
+
+
+def tf_resize(x, size):
+    import tensorflow as tf
+
+    return tf.image.resize(x, [size, size], method="bilinear", antialias=False)
+
+
 def test_crops_runs_from_before_the_grid_moved_into_the_model_are_refused(tmp_path):
     spec = Spec(class_names=SPEC2, input_size=16, view="crops")
     d = spec.to_json()

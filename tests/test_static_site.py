@@ -625,6 +625,42 @@ def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, 
 
 
 @needs_browser
+@pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-lite0"])
+def test_where_it_looked_shows_each_regions_vote(browser, tmp_path, tiny_models, lite0_run, tiny_data, run):
+    """A card's "Where it looked" draws the vote map over what the model saw: a crops model's own crop
+    votes (their mean is the answer), or the model on 3 x 3 tiles; the same numbers as Keras's regions."""
+    from train.model import exported_model
+
+    run_dir = lite0_run if run == "tiny-lite0" else tiny_models / "runs" / run
+    server = Server(make_site(tmp_path / "site", site_model_from_run(run_dir, tmp_path / "model")))
+    visit = Visit(browser, server.origin)
+    pictures = sorted(p for p in tiny_data.rglob("*") if p.is_file())[:2]
+    try:
+        assert visit.wait_started() == "ready"
+        got = visit.classify(pictures)
+        visit.page.locator(".card button", has_text="Where it looked").first.click()
+        visit.wait("document.querySelector('.card canvas.votes') !== null")
+        assert "Each region" in visit.page.locator(".card .eye figcaption").first.inner_text()
+        spec, model = load_run_model(run_dir)
+        regions_of = exported_model(model, spec)
+        for i, p in enumerate(pictures):
+            page_map = visit.js(f"renderOrReal.regions({i})")
+            keras_map = regions_of(model_input(load_rgb(p), spec))
+            expected = keras_map["regions"].numpy()[0]
+            assert len(page_map["regions"]) == (4 if run == "tiny-tracenet" else 9)
+            np.testing.assert_allclose(page_map["regions"], expected, atol=2e-2)  # lite0 is served with mixed weights
+            np.testing.assert_allclose(page_map["boxes"], keras_map["region_boxes"].numpy()[0], atol=0)
+            if run == "tiny-tracenet":  # the crop votes are what the answer averages
+                np.testing.assert_allclose(np.mean(page_map["regions"], 0), got[p.name]["probs"], atol=1e-4)
+        visit.page.locator(".card button", has_text="Where it looked").first.click()
+        assert visit.page.locator(".card canvas.votes").count() == 0
+        assert visit.foreign_requests() == [] and visit.errors == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+@needs_browser
 def test_memory_does_not_grow(browser, tmp_path, tiny_site_model, tiny_data):
     """Tensors are disposed: classifying 30 pictures leaves TF.js's tensor count where it was."""
     server = Server(make_site(tmp_path / "site", tiny_site_model))

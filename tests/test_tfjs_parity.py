@@ -58,13 +58,13 @@ def test_float32_bundle_matches_keras(tiny_models, run):
 
 @pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-rendernet2017"])
 def test_bundle_also_gives_the_embedding_the_page_learns_on(tiny_models, run):
-    """The exported bundle has a second output, "features" (model.with_features: what the last Dense reads,
+    """The exported bundle has a second output, "features" (model.exported_model: what the last Dense reads,
     averaged over the crops for a crops run), equal to Keras's; its probabilities are model.keras's."""
-    from train.model import with_features
+    from train.model import exported_model
 
     run_dir = tiny_models / "runs" / run
     spec, model, inputs, expected = keras_and_inputs(run_dir)
-    two = with_features(model, spec)
+    two = exported_model(model, spec)
     keras_out = [two(x, training=False) for x in inputs[:3]]
     np.testing.assert_allclose(np.concatenate([o["probabilities"].numpy() for o in keras_out]), expected[:3], atol=1e-6)
     features = np.concatenate([o["features"].numpy() for o in keras_out])

@@ -183,12 +183,12 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
 
     from . import runs
 
-    from .model import with_features
+    from .model import exported_model
 
     run_dir = Path(run_dir)
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    exported = with_features(model, spec)  # + the embedding, for the page's learning from corrections
+    exported = exported_model(model, spec)  # + the embedding, for the page's learning from corrections
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":

@@ -128,23 +128,101 @@ def picture_model(model: keras.Model, spec) -> keras.Model:
     return keras.Model(pictures, voted, name=f"{model.name}_voted")
 
 
-def with_features(model: keras.Model, spec) -> keras.Model:
-    """The exported form of a run's model: the same picture in, {"probabilities", "features"} out, where
-    features is the embedding the last Dense ("probabilities") reads (crops view: averaged over the crops
-    like the probabilities). The page learns from a visitor's corrections on top of it (static_site/learn.js);
+REGION_TILES = 3  # the vote map of the views without crops: 3 x 3 tiles of the picture
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class CropBoxes(layers.Layer):
+    """Pictures [N, H, W, 3] -> the boxes of their CropGrid crops [N, grid^2, 4] (preprocess.crop_boxes)."""
+
+    def __init__(self, size: int, grid: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.grid = int(size), int(grid)
+
+    def call(self, images):
+        from .preprocess import crop_boxes
+
+        return crop_boxes(images, self.size, self.grid)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.grid * self.grid, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "grid": self.grid}
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class TileGrid(layers.Layer):
+    """Pictures [N, H, W, 3] -> (their tiles x tiles tiles [N * tiles^2, h, w, 3], resized to `size` when
+    given, and the tiles' boxes [N, tiles^2, 4]) (preprocess.tile_grid)."""
+
+    def __init__(self, tiles: int, size: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.tiles, self.size = int(tiles), size
+
+    def call(self, images):
+        import tensorflow as tf
+
+        from .preprocess import tile_grid
+
+        cut, boxes = tile_grid(images, self.tiles)
+        if self.size:
+            cut = tf.image.resize(cut, [self.size, self.size], method="bilinear", antialias=False)
+        return cut, boxes
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.size, self.size, input_shape[-1]), (input_shape[0], self.tiles * self.tiles, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "tiles": self.tiles, "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class PerPicture(layers.Layer):
+    """[N * regions, C] -> [N, regions, C]: each picture's rows together."""
+
+    def __init__(self, regions: int, **kwargs):
+        super().__init__(**kwargs)
+        self.regions = int(regions)
+
+    def call(self, x):
+        return keras.ops.reshape(x, (-1, self.regions, x.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.regions, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "regions": self.regions}
+
+
+def exported_model(model: keras.Model, spec) -> keras.Model:
+    """The form of a run's model the page gets: the same picture in, out
+    - "probabilities": model.keras's answer;
+    - "features": the embedding its last Dense ("probabilities") reads (crops view: averaged over the
+      crops like the probabilities); the page learns from corrections on it (static_site/learn.js);
+    - "regions" [N, R, C] and "region_boxes" [N, R, 4] (top, left, height, width in the input's pixels):
+      the vote map. Crops view: each crop's own probabilities, where the crop is; other views: the model
+      on each of REGION_TILES x REGION_TILES tiles of the picture (computed only when the page asks).
     model.keras itself keeps the one output."""
     def two_outputs(network):
         return keras.Model(network.inputs, {"probabilities": network.output,
                                             "features": network.get_layer("probabilities").input})
 
-    if spec.view != "crops":
-        return two_outputs(model)
-    crop_network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     pictures = keras.Input((None, None, 3), name="picture")
-    out = two_outputs(crop_network)(CropGrid(spec.input_size, spec.grid, name="crop_grid")(pictures))
-    crops = spec.grid * spec.grid
-    return keras.Model(pictures, {"probabilities": MeanOverCrops(crops, name="vote")(out["probabilities"]),
-                                  "features": MeanOverCrops(crops, name="vote_features")(out["features"])})
+    if spec.view == "crops":
+        crop_network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+        out = two_outputs(crop_network)(CropGrid(spec.input_size, spec.grid, name="crop_grid")(pictures))
+        crops = spec.grid * spec.grid
+        return keras.Model(pictures, {
+            "probabilities": MeanOverCrops(crops, name="vote")(out["probabilities"]),
+            "features": MeanOverCrops(crops, name="vote_features")(out["features"]),
+            "regions": PerPicture(crops, name="crop_votes")(out["probabilities"]),
+            "region_boxes": CropBoxes(spec.input_size, spec.grid, name="crop_boxes")(pictures)})
+    pictures = keras.Input(model.input_shape[1:], name="picture")  # whole view: its fixed square
+    out = two_outputs(model)(pictures)
+    tiles, boxes = TileGrid(REGION_TILES, spec.input_size if spec.view == "whole" else None, name="tiles")(pictures)
+    return keras.Model(pictures, {**out, "region_boxes": boxes,
+                                  "regions": PerPicture(REGION_TILES ** 2, name="tile_votes")(model(tiles))})
 
 
 # tracenet's first stage is a fixed high-pass, on each colour channel: the second difference across

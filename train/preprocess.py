@@ -223,20 +223,45 @@ def decide(probs, spec: Spec) -> str:
     return spec.class_names[top]
 
 
+def lattice_offsets(length, size: int, grid: int) -> list:
+    """Where the crops view's crops start along one side: evenly from one end to the other (one crop:
+    centred). Works on Python ints and on TensorFlow scalars alike."""
+    if grid == 1:
+        return [(length - size) // 2]
+    return [(i * (length - size)) // (grid - 1) for i in range(grid)]
+
+
 def crop_grid(images, size: int, grid: int):
     """The crops view's lattice, in TensorFlow ops on dynamic shapes (the model's CropGrid layer, also
     in TF.js, and the validation stream): pictures [N, H, W, C] (H, W >= size) -> crops
     [N * grid * grid, size, size, C], picture by picture, each row by row."""
     tf = _tf()
     h, w = tf.shape(images)[1], tf.shape(images)[2]
-
-    def offsets(length):
-        if grid == 1:
-            return [(length - size) // 2]
-        return [(i * (length - size)) // (grid - 1) for i in range(grid)]
-
-    crops = [images[:, top:top + size, left:left + size, :] for top in offsets(h) for left in offsets(w)]
+    crops = [images[:, top:top + size, left:left + size, :]
+             for top in lattice_offsets(h, size, grid) for left in lattice_offsets(w, size, grid)]
     return tf.reshape(tf.stack(crops, axis=1), [-1, size, size, images.shape[-1] or 3])
+
+
+def crop_boxes(images, size: int, grid: int):
+    """The boxes of crop_grid's crops, [N, grid * grid, 4] float32 (top, left, height, width) in the
+    pictures' pixels: where the vote map draws each crop's vote."""
+    tf = _tf()
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    boxes = tf.cast(tf.stack([tf.stack([top, left, size, size]) for top in lattice_offsets(h, size, grid)
+                              for left in lattice_offsets(w, size, grid)]), tf.float32)
+    return tf.tile(boxes[None], [tf.shape(images)[0], 1, 1])
+
+
+def tile_grid(images, tiles: int):
+    """The vote map's regions for the views without crops: each picture cut into tiles x tiles equal
+    tiles (the last rows and columns past a whole tile left out) -> (tiles [N * tiles^2, H // tiles,
+    W // tiles, C], boxes [N, tiles^2, 4] as in crop_boxes)."""
+    tf = _tf()
+    h, w = tf.shape(images)[1] // tiles, tf.shape(images)[2] // tiles
+    parts = [images[:, i * h:(i + 1) * h, j * w:(j + 1) * w, :] for i in range(tiles) for j in range(tiles)]
+    cut = tf.reshape(tf.stack(parts, axis=1), [-1, h, w, images.shape[-1] or 3])
+    boxes = tf.cast(tf.stack([tf.stack([i * h, j * w, h, w]) for i in range(tiles) for j in range(tiles)]), tf.float32)
+    return cut, tf.tile(boxes[None], [tf.shape(images)[0], 1, 1])
 
 
 def model_input(rgb: np.ndarray, spec: Spec) -> np.ndarray:
