@@ -52,15 +52,15 @@ def train_and_export(items, class_names, out: Path, cache: dict, verbose: bool) 
     """The default recipe on the train/val items -> a site model folder (bundle, spec, metrics)."""
     from train import data as data_lib
     from train.__main__ import config_from_argv, make_spec, train_model
-    from train.export import export_tfjs
-    from train.model import exported_model
+    from train.export import export_tfjs, page_model
     from train.preprocess import SPEC_FILE, save_spec
 
     config = config_from_argv([])
     spec, _ = make_spec(config, class_names)
     with quiet(verbose):
         model, spec, _, _ = train_model(config, spec, items, data_lib.DecodeFailures(), cache=cache)
-        export_tfjs(exported_model(model, spec), out, quantize=config.quantize)
+        reference = [it.path for it in items if it.split == "val"]  # as a run: its scored, untrained pictures
+        export_tfjs(page_model(model, spec, reference), out, quantize=config.quantize)
     save_spec(spec, out / SPEC_FILE)
     (out / "metrics.json").write_text(json.dumps({"run_id": f"bench-{out.name}", "arch": config.arch,
                                                   "created": datetime.now(timezone.utc).isoformat()}))

@@ -559,16 +559,18 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
             assert row["verdict"] == verdict_of(p, e, model_spec), row
             assert abs(float(row[f"p_{spec['class_names'][1]}"]) - p[1]) < 1e-3, (row, p)
 
-        # A long batch, cancelled at once: what had not started is marked cancelled and never runs.
-        many = tmp_path / "many"
-        many.mkdir()
-        for i in range(40):
-            shutil.copy(demo[i % len(demo)], many / f"{i}{demo[i % len(demo)].suffix}")
-        visit.page.set_input_files("#files", [str(p) for p in sorted(many.iterdir())])
-        visit.page.click("#cancel")
+        # A long batch (40 pictures dropped), cancelled in the same moment: the picture already started
+        # finishes, every other one is marked cancelled and never runs.
+        visit.js("""([b64, n]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            for (let i = 0; i < n; i++) dt.items.add(new File([bytes], `copy-${i}.png`, { type: "image/png" }));
+            document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+            document.getElementById("cancel").click();
+        }""", [base64.b64encode(next(p for p in demo if p.suffix == ".png").read_bytes()).decode(), 40])
         visit.js("renderOrReal.idle()")
         states = [r["status"] for r in visit.js("renderOrReal.results()")[len(demo):]]
-        assert states.count("cancelled") >= 30 and set(states) <= {"done", "cancelled"}, states
+        assert len(states) == 40 and states.count("cancelled") >= 39 and set(states) <= {"done", "cancelled"}, states
         assert "cancelled" in visit.page.inner_text("#summary") and visit.page.is_hidden("#cancel")
         assert visit.js("renderOrReal.memory()")["numTensors"] == before["numTensors"]
         assert visit.foreign_requests() == [] and visit.errors == []

@@ -171,6 +171,39 @@ def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_
     return out
 
 
+FEATURE_REFERENCE = 400  # pictures at most whose embeddings standardize the page's features output
+
+
+def page_model(model, spec, reference_paths):
+    """The model the page gets (model.exported_model): its features output standardized by the mean and
+    variance of the embeddings of `reference_paths` (a run's validation and test pictures; unreadable
+    ones skipped)."""
+    import numpy as np
+
+    from .model import compiled, exported_model
+    from .preprocess import BadImage, load_rgb, model_input
+
+    raw = exported_model(model, spec)
+    run = compiled(keras_features(raw))
+    features = []
+    for path in list(reference_paths)[:FEATURE_REFERENCE]:
+        try:
+            features.append(run(model_input(load_rgb(path), spec)).numpy()[0])
+        except BadImage:
+            continue
+    if len(features) < 2:
+        return raw
+    f = np.stack(features)
+    return exported_model(model, spec, (f.mean(0), f.var(0) + 1e-6))
+
+
+def keras_features(exported):
+    """The features output of model.exported_model alone (a Keras model)."""
+    import keras
+
+    return keras.Model(exported.inputs, exported.output["features"])
+
+
 def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     """A run folder's TF.js bundles (float32 `tfjs/` and the served `tfjs-<quantize>/`), measured in
     TF.js on its test pictures (predictions.csv); metrics.json's model and tfjs_check parts filled in.
@@ -183,12 +216,12 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
 
     from . import runs
 
-    from .model import exported_model
-
     run_dir = Path(run_dir)
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    exported = exported_model(model, spec)  # + the embedding, for the page's learning from corrections
+    with open(run_dir / "predictions.csv", newline="") as f:
+        scored = [r["path"] for r in csv.DictReader(f)]
+    exported = page_model(model, spec, scored)
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":

@@ -195,11 +195,13 @@ class PerPicture(layers.Layer):
         return {**super().get_config(), "regions": self.regions}
 
 
-def exported_model(model: keras.Model, spec) -> keras.Model:
+def exported_model(model: keras.Model, spec, feature_stats=None) -> keras.Model:
     """The form of a run's model the page gets: the same picture in, out
     - "probabilities": model.keras's answer;
     - "features": the embedding its last Dense ("probabilities") reads (crops view: averaged over the
-      crops like the probabilities); the page learns from corrections on it (static_site/learn.js);
+      crops like the probabilities), standardized by `feature_stats` (mean, variance) when given, so that
+      it says how a picture differs from the run's typical one; the page learns from corrections on it
+      (static_site/learn.js);
     - "regions" [N, R, C] and "region_boxes" [N, R, 4] (top, left, height, width in the input's pixels):
       the vote map. Crops view: each crop's own probabilities, where the crop is; other views: the model
       on each of REGION_TILES x REGION_TILES tiles of the picture (computed only when the page asks).
@@ -208,6 +210,12 @@ def exported_model(model: keras.Model, spec) -> keras.Model:
         return keras.Model(network.inputs, {"probabilities": network.output,
                                             "features": network.get_layer("probabilities").input})
 
+    def standardized(features):
+        if feature_stats is None:
+            return features
+        mean, variance = (np.asarray(v, np.float32) for v in feature_stats)
+        return layers.Normalization(mean=mean, variance=variance, name="features_standardized")(features)
+
     pictures = keras.Input((None, None, 3), name="picture")
     if spec.view == "crops":
         crop_network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
@@ -215,11 +223,12 @@ def exported_model(model: keras.Model, spec) -> keras.Model:
         crops = spec.grid * spec.grid
         return keras.Model(pictures, {
             "probabilities": MeanOverCrops(crops, name="vote")(out["probabilities"]),
-            "features": MeanOverCrops(crops, name="vote_features")(out["features"]),
+            "features": standardized(MeanOverCrops(crops, name="vote_features")(out["features"])),
             "regions": PerPicture(crops, name="crop_votes")(out["probabilities"]),
             "region_boxes": CropBoxes(spec.input_size, spec.grid, name="crop_boxes")(pictures)})
     pictures = keras.Input(model.input_shape[1:], name="picture")  # whole view: its fixed square
     out = two_outputs(model)(pictures)
+    out = {**out, "features": standardized(out["features"])}
     tiles, boxes = TileGrid(REGION_TILES, spec.input_size if spec.view == "whole" else None, name="tiles")(pictures)
     return keras.Model(pictures, {**out, "region_boxes": boxes,
                                   "regions": PerPicture(REGION_TILES ** 2, name="tile_votes")(model(tiles))})
