@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from train import runs
-from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, BadImage, load_rgb, load_spec, model_eye_square
+from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, BadImage, load_rgb, load_spec, model_eye_square, model_input
 
 MODELS_ENV = "RENDER_OR_REAL_MODELS"
 PASSWORD_ENV = "RENDER_OR_REAL_PASSWORD"
@@ -304,6 +304,41 @@ def picture_pair(path: str, run_dir: str, _stamp: str):
     return np.asarray(thumb), display_square(eye), None
 
 
+REGION_COLORS = ((31, 111, 235), (230, 110, 20), (40, 160, 90), (170, 60, 190), (200, 50, 60), (110, 110, 110))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_vote_model(run_dir: str, _stamp: str):
+    """The run's model with its vote-map outputs (train/model.py exported_model), compiled once."""
+    from train.model import exported_model
+
+    spec, model = cached_model(run_dir, _stamp)
+    return exported_model(model, spec)
+
+
+@st.cache_data(show_spinner=False, max_entries=400)
+def vote_map(path: str, run_dir: str, _stamp: str):
+    """What the model saw with each region's own answer over it (as the page's "Where it looked"): the
+    region's most likely class as its colour, stronger when surer, and that class's probability."""
+    from PIL import Image, ImageDraw
+
+    spec = cached_spec(run_dir, _stamp)
+    x = model_input(load_rgb(path), spec)
+    out = cached_vote_model(run_dir, _stamp)(x, training=False)
+    regions, boxes = out["regions"].numpy()[0], out["region_boxes"].numpy()[0]
+    eye = Image.fromarray(np.clip(np.round(x[0]), 0, 255).astype(np.uint8)).convert("RGBA")
+    layer = Image.new("RGBA", eye.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    k = len(spec.class_names)
+    for p, (top, left, h, w) in zip(regions, boxes):
+        c = int(np.argmax(p))
+        sure = (p[c] - 1 / k) / (1 - 1 / k)
+        draw.rectangle([left, top, left + w - 1, top + h - 1], fill=(*REGION_COLORS[c % len(REGION_COLORS)],
+                       int(255 * (0.15 + 0.45 * sure))), outline=(255, 255, 255, 200))
+        draw.text((left + 3, top + 2), f"{spec.class_names[c]} {100 * p[c]:.0f}%", fill=(255, 255, 255, 255))
+    return display_square(np.asarray(Image.alpha_composite(eye, layer).convert("RGB")))
+
+
 def display_square(eye: np.ndarray, side: int = 192) -> np.ndarray:
     """For display only: a small model's-eye square blown up with visible pixels (no browser blur)."""
     from PIL import Image
@@ -326,7 +361,7 @@ def eye_caption(run: Run) -> str:
     return f"model's eye ({spec.input_size}px)"
 
 
-def picture_card(run: Run, path: str, lines: list[str]) -> None:
+def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> None:
     with st.container(border=True):
         if run.servable(path):
             thumb, eye, problem = picture_pair(path, str(run.dir), run.stamp)
@@ -337,11 +372,15 @@ def picture_card(run: Run, path: str, lines: list[str]) -> None:
         else:
             left, right = st.columns(2)
             left.image(thumb, caption="original", width="stretch")
-            right.image(eye, caption=eye_caption(run), width="stretch")
+            if votes:
+                right.image(vote_map(path, str(run.dir), run.stamp), width="stretch",
+                            caption="each region's own answer (colour: its class, stronger: surer)")
+            else:
+                right.image(eye, caption=eye_caption(run), width="stretch")
         st.markdown(f"**{Path(path).name}**  \n" + "  \n".join(lines))
 
 
-def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4) -> None:
+def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4, votes: bool = False) -> None:
     if rows.empty:
         st.info("No pictures here.")
         return
@@ -356,7 +395,7 @@ def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4) 
         cols = st.columns(per_row)
         for col, rec in zip(cols, records[start:start + per_row]):
             with col:
-                picture_card(run, rec["path"], lines_of(rec))
+                picture_card(run, rec["path"], lines_of(rec), votes=votes)
 
 
 # ---------------------------------------------------------------- sections

@@ -51,6 +51,9 @@ def section_confusion(run: Run) -> None:
         p = st.selectbox("Predicted class", classes, key="cm_pred")
         order = st.radio("Order", ["most confident first", "least confident first"], key="cm_order",
                          help="confidence = the probability of the predicted class")
+        votes = st.toggle("Where it looked (vote map)", key="cm_votes",
+                          help="over what the model saw, each region's own answer: a crops model's crop votes, "
+                               "or the model on 3 × 3 tiles; the page's cards show the same")
         sc = scores_from_confusion(cm, classes)
         st.dataframe(pd.DataFrame(cm, index=pd.Index(classes, name="true \\ predicted"), columns=classes))
         st.caption(f"accuracy {pct(sc['accuracy'])} on these pictures")
@@ -62,4 +65,5 @@ def section_confusion(run: Run) -> None:
     st.subheader(f"True {t}, predicted {p} ({kind}): {len(cell)} pictures")
     if t != p and order == "most confident first":
         st.caption("Confident mistakes first.")
-    gallery(run, cell, lambda rec: [f"P({p}) = {rec['confidence']:.3f}", prob_line(rec, classes)], key="cm")
+    gallery(run, cell, lambda rec: [f"P({p}) = {rec['confidence']:.3f}", prob_line(rec, classes)], key="cm",
+            votes=votes)

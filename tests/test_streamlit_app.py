@@ -175,6 +175,9 @@ def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
             assert len(at.image) == 2 * len(cards)  # original + model's-eye square on every card
     at.radio(key="cm_split").set_value("val").run()
     assert confusion_frame(at).to_numpy().tolist() == m["val"]["confusion_matrix"]
+    at.toggle(key="cm_votes").set_value(True).run()  # the vote map on every card, as the page draws it
+    captions = [img.caption for im in at.image for img in im.proto.imgs]
+    assert not at.exception and sum("own answer" in c for c in captions) == len(captions) // 2 > 0, captions
 
 
 def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, models_copy):
