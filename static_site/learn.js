@@ -11,7 +11,9 @@ const tf = () => globalThis.tf;
 
 const DB_NAME = "render-or-real";
 const STORE = "corrections";
-export const FIT = { steps: 150, learningRate: 0.05, l2: 1e-3 };
+// l2: benchmarks.corrections (4 held-out sources of shared/realdata, k = 5-20) measured 1e-3 at 0.99-1.00
+// on the corrected source but 0.90-0.92 on the rest (from 0.97); 1e-2 at 0.96-0.99 and 0.93-0.94.
+export const FIT = { steps: 150, learningRate: 0.05, l2: 1e-2 };
 
 function unit(features) {
   let norm = 0;
