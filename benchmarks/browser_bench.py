@@ -66,7 +66,8 @@ def site_spec(model_dir: Path) -> tuple[dict, str]:
     model_json = json.loads((model_dir / "model.json").read_text())
     sig = model_json["signature"]
     in_dims = next(iter(sig["inputs"].values()))["tensorShape"]["dim"]
-    out_dims = next(iter(sig["outputs"].values()))["tensorShape"]["dim"]
+    outputs = sig["outputs"]
+    out_dims = (outputs.get("probabilities") or next(iter(outputs.values())))["tensorShape"]["dim"]
     size, classes = int(in_dims[1]["size"]), int(out_dims[-1]["size"])
     topology = json.dumps(model_json["modelTopology"])
     arch = next((a for a in ARCHS if f"/{a}" in topology), None)

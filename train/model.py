@@ -177,6 +177,71 @@ class TileGrid(layers.Layer):
         return {**super().get_config(), "tiles": self.tiles, "size": self.size}
 
 
+def region_bounds(length, regions: int) -> list:
+    """Where each of `regions` equal parts of a side starts and ends (at least one row each, so a map
+    smaller than the regions still gives every region a value). Python ints or TensorFlow scalars."""
+    import tensorflow as tf
+
+    out = []
+    for i in range(regions):
+        lo = tf.minimum((i * length) // regions, length - 1)
+        out.append((lo, tf.maximum(lo + 1, ((i + 1) * length) // regions)))
+    return out
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class RegionalMeanStd(layers.Layer):
+    """Feature maps [N, h, w, C] -> [N, R*R, 2C]: MeanStdPooling over each of R x R equal regions of the
+    map, row by row (the vote map of lite0: the head read on each region)."""
+
+    def __init__(self, regions: int, **kwargs):
+        super().__init__(**kwargs)
+        self.regions = int(regions)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        parts = []
+        for r0, r1 in region_bounds(h, self.regions):
+            for c0, c1 in region_bounds(w, self.regions):
+                part = x[:, r0:r1, c0:c1, :]
+                mean = tf.reduce_mean(part, axis=[1, 2])
+                var = tf.reduce_mean(tf.square(part), axis=[1, 2]) - tf.square(mean)
+                parts.append(tf.concat([mean, tf.sqrt(tf.maximum(var, 1e-12))], axis=-1))
+        return tf.stack(parts, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.regions * self.regions, 2 * input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "regions": self.regions}
+
+
+@keras.saving.register_keras_serializable(package="render_or_real")
+class RegionBoxes(layers.Layer):
+    """Pictures [N, H, W, 3] -> the boxes [N, R*R, 4] (top, left, height, width) of their R x R equal
+    regions, in pixels, row by row."""
+
+    def __init__(self, regions: int, **kwargs):
+        super().__init__(**kwargs)
+        self.regions = int(regions)
+
+    def call(self, images):
+        import tensorflow as tf
+
+        r = self.regions
+        h, w = tf.cast(tf.shape(images)[1], tf.float32) / r, tf.cast(tf.shape(images)[2], tf.float32) / r
+        boxes = tf.stack([tf.stack([i * h, j * w, h, w]) for i in range(r) for j in range(r)])
+        return tf.tile(boxes[None], [tf.shape(images)[0], 1, 1])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.regions * self.regions, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "regions": self.regions}
+
+
 @keras.saving.register_keras_serializable(package="render_or_real")
 class PerPicture(layers.Layer):
     """[N * regions, C] -> [N, regions, C]: each picture's rows together."""
@@ -203,12 +268,14 @@ def exported_model(model: keras.Model, spec, feature_stats=None) -> keras.Model:
       it says how a picture differs from the run's typical one; the page learns from corrections on it
       (static_site/learn.js);
     - "regions" [N, R, C] and "region_boxes" [N, R, 4] (top, left, height, width in the input's pixels):
-      the vote map. Crops view: each crop's own probabilities, where the crop is; other views: the model
-      on each of REGION_TILES x REGION_TILES tiles of the picture (computed only when the page asks).
+      the vote map, computed only when the page asks. Crops view: each crop's own probabilities, where
+      the crop is; lite0: its head read on each of REGION_TILES x REGION_TILES regions of its pooled
+      feature maps (the same backbone pass); other networks: the model on each of as many tiles.
     model.keras itself keeps the one output."""
     def two_outputs(network):
         return keras.Model(network.inputs, {"probabilities": network.output,
-                                            "features": network.get_layer("probabilities").input})
+                                            "features": network.get_layer("probabilities").input},
+                           name=f"{network.name}_outputs")
 
     def standardized(features):
         if feature_stats is None:
@@ -225,13 +292,30 @@ def exported_model(model: keras.Model, spec, feature_stats=None) -> keras.Model:
             "probabilities": MeanOverCrops(crops, name="vote")(out["probabilities"]),
             "features": standardized(MeanOverCrops(crops, name="vote_features")(out["features"])),
             "regions": PerPicture(crops, name="crop_votes")(out["probabilities"]),
-            "region_boxes": CropBoxes(spec.input_size, spec.grid, name="crop_boxes")(pictures)})
+            "region_boxes": CropBoxes(spec.input_size, spec.grid, name="crop_boxes")(pictures)},
+            name=f"{model.name}_page")
     pictures = keras.Input(model.input_shape[1:], name="picture")  # whole view: its fixed square
+    names = {layer.name for layer in model.layers}
+    if all(f"pool_{t}" in names for t in LITE0_TAPS):
+        # lite0: each region's answer is the head on that region's pooled feature maps, from the one pass
+        # of the backbone (a second call of the network would ship its weights twice).
+        inner = keras.Model(model.inputs, [model.get_layer(f"pool_{t}").input for t in LITE0_TAPS]
+                            + [model.get_layer("features").output], name=f"{model.name}_maps")
+        *maps, features = inner(pictures)
+        head = model.get_layer("probabilities")
+        regional = layers.Concatenate(name="region_features")(
+            [RegionalMeanStd(REGION_TILES, name=f"regions_{t}")(m) for t, m in zip(LITE0_TAPS, maps)])
+        return keras.Model(pictures, {"probabilities": head(features), "features": standardized(features),
+                                      "regions": head(regional),
+                                      "region_boxes": RegionBoxes(REGION_TILES, name="region_boxes")(pictures)},
+                           name=f"{model.name}_page")
+    # Other networks (rendernet2017): the model on each tile.
     out = two_outputs(model)(pictures)
     out = {**out, "features": standardized(out["features"])}
     tiles, boxes = TileGrid(REGION_TILES, spec.input_size if spec.view == "whole" else None, name="tiles")(pictures)
     return keras.Model(pictures, {**out, "region_boxes": boxes,
-                                  "regions": PerPicture(REGION_TILES ** 2, name="tile_votes")(model(tiles))})
+                                  "regions": PerPicture(REGION_TILES ** 2, name="tile_votes")(model(tiles))},
+                       name=f"{model.name}_page")
 
 
 # tracenet's first stage is a fixed high-pass, on each colour channel: the second difference across
