@@ -4,7 +4,7 @@
 //        [--backend wasm|cpu] [--batch 64] [--output probabilities|features]
 //
 // INPUT.f32 is raw float32 little-endian [N, H, W, 3]; OUTPUT.f32 gets raw float32 [N, C] (or [N, D] of
-// the "features" output, train/model.py with_features). DIR is the
+// the "features" output, train/model.py exported_model). DIR is the
 // node_modules folder holding @tensorflow/* (train/tfjs_node.py passes the page's). One JSON line on
 // stdout reports the backend and timings. Run through train/tfjs_node.py by training, tests and benchmarks.
 import { readFileSync, writeFileSync } from "node:fs";
