@@ -269,3 +269,30 @@ def test_bad_slice_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--slice", "x=("])
     assert e.value.code == 2 and "--slice" in capsys.readouterr().err
+
+
+def test_features_computed_in_shards_on_other_machines_are_reused(tmp_path, tiny_data, capsys):
+    """python -m train.features --shard I/N on N machines, then python -m train --features FILE...: the
+    shares are disjoint and cover the data, and training embeds nothing again. A file that is not a
+    features file is one line naming it, exit 2."""
+    from train.features import main as features_main
+
+    files = [tmp_path / f"features-{i}.npz" for i in (1, 2)]
+    for i, f in enumerate(files, 1):
+        assert features_main(["--data", str(tiny_data), "--shard", f"{i}/2", "--out", str(f)]) == 0
+    keys = [set(np.load(f)["keys"]) for f in files]
+    pictures = sum(1 for p in tiny_data.rglob("*") if p.is_file())
+    assert all(keys) and not keys[0] & keys[1] and len(keys[0] | keys[1]) == pictures
+    models = tmp_path / "models"
+    assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", "", "--run-id", "sharded",
+                 "--features", *map(str, files)]) == 0
+    m = json.loads((models / "runs" / "sharded" / "metrics.json").read_text())
+    trained = sum(m["data"]["counts"][split][c] for split in ("train", "val") for c in m["class_names"])
+    assert m["training"]["features_reused"] == trained > 0
+    (tmp_path / "junk.npz").write_text("not numpy")
+    capsys.readouterr()
+    assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", "", "--features",
+                 str(tmp_path / "junk.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "junk.npz" in err[0] and "not a features file" in err[0]
+

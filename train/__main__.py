@@ -126,6 +126,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init-from", metavar="RUN", default=None,
                    help="start from an earlier run ('current' or a run id): lite0 reuses its picture features "
                         "(only new or changed pictures are computed), the Keras-trained archs its weights")
+    p.add_argument("--features", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="lite0: picture features computed beforehand, e.g. on N machines by `python -m train.features "
+                        "--shard I/N` (pictures found there are not embedded again)")
     p.add_argument("--demo-per-class", type=int, default=1000, help="demo data: pictures per class")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: time stamp + arch)")
     args = p.parse_args(argv)
@@ -143,6 +146,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.copies < 0:
         p.error("--copies must be 0 or more")
+    if args.features and args.arch != "lite0":
+        p.error("--features: only the lite0 recipe trains on precomputed features")
     if args.seed < 0:
         p.error("--seed must be 0 or more")
     args.slices = {}
@@ -218,6 +223,7 @@ def train(args, staging: Path | None = None) -> int:
         raise data_lib.DataError(f"{data_dir}: no pictures fall in the training split; add pictures or change --split")
     spec, positive = make_spec(config, class_names)
     init = resolve_init(args, spec)
+    given = given_features(args.features)
     t_scanned = time.time()
 
     run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{config.arch}"
@@ -226,7 +232,7 @@ def train(args, staging: Path | None = None) -> int:
     try:
         with Tee(staging / "train.log"):
             final, metrics = run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic,
-                                        init, (t_start, t_data, t_scanned), lambda name: set_stage(name))
+                                        init, (t_start, t_data, t_scanned), lambda name: set_stage(name), given)
     except KeyboardInterrupt:
         failed = runs.mark_failed(staging, args.models, run_id, STAGE[0], "interrupted (Ctrl-C)")
         print(f"\ninterrupted during {STAGE[0]}: run kept as failed in {failed}; continue it with "
@@ -258,7 +264,8 @@ def set_stage(name: str) -> None:
     STAGE[0] = name
 
 
-def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic, init, times, stage):
+def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, synthetic, init, times, stage,
+               given: dict | None = None):
     """The work of one run, in its staging folder; -> (finished run folder, metrics)."""
     from .evaluate import by_slice, by_source, evaluate
     from .export import export_run, folder_bytes
@@ -269,7 +276,8 @@ def run_stages(args, staging, run_id, spec, positive, items, skipped, data_dir, 
     class_names = list(spec.class_names)
     stage("training")
     failures = data_lib.DecodeFailures()
-    model, spec, history, fit_stats = train_model(config, spec, items, failures, staging=staging, init=init)
+    model, spec, history, fit_stats = train_model(config, spec, items, failures, staging=staging, init=init,
+                                                  given=given)
     train_seconds = fit_stats["seconds"]
     # The trained model is kept before anything else can fail.
     stage("evaluation")
@@ -379,6 +387,24 @@ class Tee:
         return False
 
 
+def given_features(files) -> dict:
+    """The --features files read (train.features writes them); one line naming a file that is not one."""
+    import numpy as np
+
+    from .frozen import load_cache
+
+    out: dict = {}
+    for f in files:
+        try:
+            with np.load(f) as d:
+                d["keys"], d["features"]
+        except (OSError, ValueError, KeyError) as e:
+            raise data_lib.DataError(f"{f}: not a features file written by `python -m train.features` "
+                                     f"({type(e).__name__}: {str(e)[:120]})") from None
+        out.update(load_cache(f))
+    return out
+
+
 def resolve_init(args, spec: Spec) -> Path | None:
     """--init-from: the earlier run folder to start from, checked usable with this spec; or None."""
     if not args.init_from:
@@ -413,7 +439,7 @@ def make_spec(config: TrainConfig, class_names) -> tuple[Spec, int | None]:
 
 
 def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | None = None,
-                staging: Path | None = None, init: Path | None = None):
+                staging: Path | None = None, init: Path | None = None, given: dict | None = None):
     """Fit config.arch on the items' training split, calibrate it on pictures it was not trained on
     (train/calibrate.py) and choose its "unsure" level there. -> (model, spec with its unsure level,
     history {metric: [per epoch]} (empty for lite0), stats). What `python -m train` and the
@@ -428,6 +454,7 @@ def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | 
 
         if cache is None:
             cache = {}
+            cache.update(given or {})  # --features files (computed on other machines)
             for source in (init, staging):  # an earlier run's features, then this run's own (resume)
                 if source is not None:
                     cache.update(frozen.load_cache(source / FEATURES_FILE))
