@@ -289,6 +289,13 @@ def test_features_computed_in_shards_on_other_machines_are_reused(tmp_path, tiny
     m = json.loads((models / "runs" / "sharded" / "metrics.json").read_text())
     trained = sum(m["data"]["counts"][split][c] for split in ("train", "val") for c in m["class_names"])
     assert m["training"]["features_reused"] == trained > 0
+    # The same run on one machine: the same answers (the shared features are stored as float16).
+    assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", "", "--run-id", "one",
+                 "--force"]) == 0
+    one, sharded = rows(models / "runs" / "one" / "predictions.csv"), rows(models / "runs" / "sharded" / "predictions.csv")
+    assert [r["path"] for r in one] == [r["path"] for r in sharded]
+    assert sum(a["verdict"] == b["verdict"] for a, b in zip(one, sharded)) >= len(one) - 1
+    assert max(abs(float(a["p_render"]) - float(b["p_render"])) for a, b in zip(one, sharded)) < 0.05
     (tmp_path / "junk.npz").write_text("not numpy")
     capsys.readouterr()
     assert main(["--data", str(tiny_data), "--models", str(models), "--static-site", "", "--features",
