@@ -389,13 +389,14 @@ function addFiles(files, { skipped = 0 } = {}) {
 
 // ------------------------------------------------------------------ results table, cancel, CSV
 
-const COLUMNS = () => [
+let columns = null; // made once the spec is known (it names the classes)
+const COLUMNS = () => columns || (columns = [
   { key: "path", title: "File", value: (r) => r.path },
   { key: "verdict", title: "Verdict", value: (r) => answerOf(r).verdict || (r.status === "error" ? "error" : r.status) },
   ...state.spec.class_names.map((name, i) => ({ key: `p_${name}`, title: `P(${name})`, numeric: true,
     value: (r) => (answerOf(r).probs ? answerOf(r).probs[i] : null) })),
   { key: "error", title: "Problem", value: (r) => r.error || "" },
-];
+]);
 const sort = { key: null, descending: false };
 
 function cellText(col, r) {

@@ -389,19 +389,11 @@ class Tee:
 
 def given_features(files) -> dict:
     """The --features files read (train.features writes them); one line naming a file that is not one."""
-    import numpy as np
-
     from .frozen import load_cache
 
     out: dict = {}
     for f in files:
-        try:
-            with np.load(f) as d:
-                d["keys"], d["features"]
-        except (OSError, ValueError, KeyError) as e:
-            raise data_lib.DataError(f"{f}: not a features file written by `python -m train.features` "
-                                     f"({type(e).__name__}: {str(e)[:120]})") from None
-        out.update(load_cache(f))
+        out.update(load_cache(f, strict=True))
     return out
 
 

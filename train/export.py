@@ -220,16 +220,15 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "predictions.csv", newline="") as f:
-        scored = [r["path"] for r in csv.DictReader(f)]
-    exported = page_model(model, spec, scored)
+        scored = list(csv.DictReader(f))
+    exported = page_model(model, spec, [r["path"] for r in scored])
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":
             shutil.rmtree(run_dir / name, ignore_errors=True)
             export_tfjs(exported, run_dir / name, quantize=q)
     export_seconds = time.time() - t0
-    with open(run_dir / "predictions.csv", newline="") as f:
-        test = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    test = [r for r in scored if r["split"] == "test"]
     names = list(spec.class_names)
     probs = np.array([[float(r[f"p_{c}"]) for c in names] for r in test]).reshape(len(test), len(names))
     check = check_bundles(run_dir, sorted({"tfjs", served}), spec, [r["path"] for r in test],

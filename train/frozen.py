@@ -91,12 +91,16 @@ def save_cache(cache: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_cache(path: Path) -> dict:
-    """{key: features [1, D]} saved by save_cache; {} when there is none (or it is unreadable)."""
+def load_cache(path: Path, strict: bool = False) -> dict:
+    """{key: features [1, D]} saved by save_cache; {} when there is none (or it is unreadable), or with
+    `strict` (a file the user named) a DataError naming the file."""
     try:
         with np.load(path) as d:
             return {str(k): f[None].astype(np.float32) for k, f in zip(d["keys"], d["features"])}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError) as e:
+        if strict:
+            raise data_lib.DataError(f"{path}: not a features file written by `python -m train.features` "
+                                     f"({type(e).__name__}: {str(e)[:120]})") from None
         return {}
 
 

@@ -132,12 +132,8 @@ REGION_TILES = 3  # the vote map of the views without crops: 3 x 3 tiles of the 
 
 
 @keras.saving.register_keras_serializable(package="render_or_real")
-class CropBoxes(layers.Layer):
+class CropBoxes(CropGrid):
     """Pictures [N, H, W, 3] -> the boxes of their CropGrid crops [N, grid^2, 4] (preprocess.crop_boxes)."""
-
-    def __init__(self, size: int, grid: int, **kwargs):
-        super().__init__(**kwargs)
-        self.size, self.grid = int(size), int(grid)
 
     def call(self, images):
         from .preprocess import crop_boxes
@@ -146,9 +142,6 @@ class CropBoxes(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.grid * self.grid, 4)
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size, "grid": self.grid}
 
 
 @keras.saving.register_keras_serializable(package="render_or_real")
@@ -205,10 +198,7 @@ class RegionalMeanStd(layers.Layer):
         parts = []
         for r0, r1 in region_bounds(h, self.regions):
             for c0, c1 in region_bounds(w, self.regions):
-                part = x[:, r0:r1, c0:c1, :]
-                mean = tf.reduce_mean(part, axis=[1, 2])
-                var = tf.reduce_mean(tf.square(part), axis=[1, 2]) - tf.square(mean)
-                parts.append(tf.concat([mean, tf.sqrt(tf.maximum(var, 1e-12))], axis=-1))
+                parts.append(mean_and_spread(x[:, r0:r1, c0:c1, :]))
         return tf.stack(parts, axis=1)
 
     def compute_output_shape(self, input_shape):
@@ -378,14 +368,19 @@ def tracenet(input_size: int, num_classes: int) -> keras.Model:
 LITE0_TAPS = ("block7_add", "block10_add", "block14_add", "blocks_15_bn2")
 
 
+def mean_and_spread(x):
+    """[N, H, W, C] -> [N, 2C]: each channel's mean over the map, then its standard deviation."""
+    mean = keras.ops.mean(x, axis=(1, 2))
+    var = keras.ops.mean(keras.ops.square(x), axis=(1, 2)) - keras.ops.square(mean)
+    return keras.ops.concatenate([mean, keras.ops.sqrt(keras.ops.maximum(var, 1e-12))], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="render_or_real")
 class MeanStdPooling(layers.Layer):
     """[N, H, W, C] -> [N, 2C]: each channel's mean over the picture, then its standard deviation."""
 
     def call(self, x):
-        mean = keras.ops.mean(x, axis=(1, 2))
-        var = keras.ops.mean(keras.ops.square(x), axis=(1, 2)) - keras.ops.square(mean)
-        return keras.ops.concatenate([mean, keras.ops.sqrt(keras.ops.maximum(var, 1e-12))], axis=-1)
+        return mean_and_spread(x)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * input_shape[-1])
