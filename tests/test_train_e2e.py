@@ -302,4 +302,8 @@ def test_features_computed_in_shards_on_other_machines_are_reused(tmp_path, tiny
                  str(tmp_path / "junk.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "junk.npz" in err[0] and "not a features file" in err[0]
+    # A data folder that is not there: one line naming it, exit 2, no file written.
+    assert features_main(["--data", str(tmp_path / "gone"), "--out", str(tmp_path / "f.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gone" in err[0] and not (tmp_path / "f.npz").exists()
 
