@@ -291,6 +291,14 @@ function refreshAdapted() {
   showLearning();
 }
 
+/** "Forget the corrections": done (banner hidden, answers the model's own) when the promise settles. */
+async function forgetCorrections() {
+  await state.adapter.reset();
+  for (const r of state.results) delete r.correction;
+  refreshAdapted();
+  announce("Corrections forgotten: the answers are the model's own again.");
+}
+
 function showLearning() {
   const a = state.adapter;
   $("learning").hidden = !a || !a.count;
@@ -559,12 +567,7 @@ function wireInputs() {
     e.target.value = "";
   });
   $("cancel").addEventListener("click", cancelPending);
-  $("reset-learning").addEventListener("click", async () => {
-    await state.adapter.reset();
-    for (const r of state.results) delete r.correction;
-    refreshAdapted();
-    announce("Corrections forgotten: the answers are the model's own again.");
-  });
+  $("reset-learning").addEventListener("click", forgetCorrections);
   $("download").addEventListener("click", downloadCsv);
   $("clear").addEventListener("click", () => {
     cancelPending(); // what is still queued is skipped
@@ -688,7 +691,7 @@ window.renderOrReal = Object.freeze({
   corrections: () => (state.adapter ? state.adapter.count : null),
   // Teach the page that result `index` is of class `label` (what the buttons on a card do).
   correct: (index, label) => correct(state.results[index], state.spec.class_names.indexOf(label)),
-  forget: () => $("reset-learning").click(),
+  forget: () => forgetCorrections(),
   // The vote map of result `index` (a card's "Where it looked"): {regions, boxes, width, height}.
   regions: (index) => state.classifier.regions(pictureFiles.get(index)),
   csv: () => resultsCsv(state.results, state.spec.class_names),
