@@ -4,7 +4,9 @@
     RENDER_OR_REAL_MODELS=/elsewhere/models streamlit run streamlit_app.py
 
 The entry point: sign-in, the run picker and the page picker in the sidebar; each page is a module of
-app/ (overview, confusion, threshold, compare, try_it; app/common.py what they share). Everything is read
+app/ (overview, confusion, threshold, compare, try_it), and what they share is split by job: options.py,
+signin.py, run.py (the run object and its cached loading), formatting.py, charts.py, pictures.py (cards and
+the vote map), empty.py (the empty state). Everything is read
 from the run folders (metrics.json, predictions.csv, preprocessing.json, model.keras, tfjs*/) through the
 training's own code: run discovery (train.runs), preprocessing (train.preprocess), prediction
 (train.predict) and scores and curves (train.evaluate). Nothing here re-implements them.
@@ -18,7 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `train` and `app` im
 
 import streamlit as st  # noqa: E402
 
-from app.common import discover, models_dir, page_empty, show_broken, signed_in  # noqa: E402
+from app.empty import page_empty, show_broken  # noqa: E402
+from app.options import models_dir  # noqa: E402
+from app.run import discover  # noqa: E402
+from app.signin import signed_in  # noqa: E402
 from app.compare import section_compare  # noqa: E402
 from app.confusion import section_confusion  # noqa: E402
 from app.overview import section_overview  # noqa: E402

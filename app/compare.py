@@ -8,10 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from train import runs
-from train.export import folder_bytes
+from train.files import folder_bytes
 
-from app.common import (ORIGINAL_ARCH, SPLITS, TFJS_MAX_PICTURES, Run, cached_metrics, cached_model, cached_predictions,
-                        gallery, human_bytes, is_num, num3, pct, report)
+from app.formatting import human_bytes, is_num, num3, pct
+from app.pictures import gallery
+from app.run import Run, SPLITS, cached_metrics, cached_model, cached_predictions, report
+
+ORIGINAL_ARCH = "rendernet2017"  # the 2017 experiment, re-created (train/model.py)
+TFJS_MAX_PICTURES = 300  # Keras vs TF.js: at most this many test pictures are run through Node
 
 
 def compare_table(a: Run, b: Run, split: str = "test") -> pd.DataFrame:

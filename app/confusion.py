@@ -6,7 +6,10 @@ import streamlit as st
 
 from train.evaluate import confusion, scores_from_confusion
 
-from app.common import Run, SPLITS, confusion_chart, gallery, labels_and_probs, pct, prob_line
+from app.charts import confusion_chart
+from app.formatting import pct, prob_line
+from app.pictures import gallery
+from app.run import Run, SPLITS, labels_and_probs
 
 
 def _pick_cell(split: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.common import Run, SPLITS, human_bytes, human_seconds, is_num, num3, pct, report, training_curves
+from app.charts import training_curves
+from app.formatting import human_bytes, human_seconds, is_num, num3, pct
+from app.run import Run, SPLITS, report
 
 
 def section_overview(run: Run) -> None:
@@ -43,8 +45,11 @@ def section_overview(run: Run) -> None:
                        "The Threshold section moves it.")
         sure = r.get("when_sure")
         if isinstance(sure, dict) and is_num(sure.get("unsure_below")):
-            st.markdown(f"**When sure** (largest probability ≥ {sure['unsure_below']:.3f}, chosen for ≥ 97 % right "
-                        f"answers on pictures the model was not trained on): answers {pct(sure.get('coverage'))} of "
+            target = (m.get("unsure") or {}).get("target")  # the accuracy the level was chosen for (calibrate.py)
+            chosen = (f", chosen for ≥ {target:.0%} right answers on pictures the model was not trained on"
+                      if is_num(target) else "")
+            st.markdown(f"**When sure** (largest probability ≥ {sure['unsure_below']:.3f}{chosen}): answers "
+                        f"{pct(sure.get('coverage'))} of "
                         f"the pictures, {pct(sure.get('accuracy'))} of them right; the rest are \"unsure\".")
         sources = r.get("by_source")
         if isinstance(sources, dict) and sources:

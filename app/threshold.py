@@ -7,7 +7,9 @@ import streamlit as st
 
 from train.evaluate import confusion, curves, predict_with_threshold, scores_from_confusion
 
-from app.common import Run, SPLITS, confusion_chart, curve_chart, is_num, labels_and_probs, pct
+from app.charts import confusion_chart, curve_chart
+from app.formatting import is_num, pct
+from app.run import Run, SPLITS, labels_and_probs
 
 
 def section_threshold(run: Run) -> None:

@@ -12,7 +12,8 @@ import streamlit as st
 from train import runs
 from train.preprocess import IMAGE_EXTENSIONS, TOO_SMALL, decide, load_rgb, model_eye_square
 
-from app.common import Run, cached_model, display_square, eye_caption
+from app.pictures import display_square, eye_caption
+from app.run import Run, cached_model
 
 
 def section_try(run: Run) -> None:

@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from train.publish import PAGE_FILES
+from train.site import PAGE_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "static_site"
@@ -60,7 +60,7 @@ def site_spec(model_dir: Path) -> tuple[dict, str]:
     model_dir = Path(model_dir)
     if (model_dir / "preprocessing.json").is_file():
         return json.loads((model_dir / "preprocessing.json").read_text()), "preprocessing.json"
-    from train.model import ARCHS
+    from train.config import ARCHS
     from train.preprocess import Spec
 
     model_json = json.loads((model_dir / "model.json").read_text())
@@ -71,9 +71,9 @@ def site_spec(model_dir: Path) -> tuple[dict, str]:
     size, classes = int(in_dims[1]["size"]), int(out_dims[-1]["size"])
     topology = json.dumps(model_json["modelTopology"])
     arch = next((a for a in ARCHS if f"/{a}" in topology), None)
-    view = ARCHS[arch]["view"] if arch else "whole"
+    view = ARCHS[arch].view if arch else "whole"
     if size < 1:  # pictures of any size (crops and picture views): the architecture's default input size
-        size = ARCHS[arch]["input_size"] if arch else 224
+        size = ARCHS[arch].input_size if arch else 224
     spec = Spec(class_names=tuple(f"class{i}" for i in range(classes)), input_size=size, view=view)
     return spec.to_json(), f"assumed ({arch or 'unknown arch'}: view {view}, grid {spec.grid})"
 

@@ -4,7 +4,7 @@
                                      [--ks 0,5,10,20] [--json FILE]
 
 For each held-out source (one photo collection or render studio): the default recipe is trained as
-`python -m train` trains it (`train.__main__.train_model`) on the other sources, less a hashed fifth of
+`python -m train` trains it (`train.fit.train_model`) on the other sources, less a hashed fifth of
 their groups kept apart as "the rest" (pictures of known sources the model never saw). Its served bundle
 (the "mixed" weights, with the features output) goes into a copy of the page, in headless Chromium. The
 page classifies the source's pictures and the rest; then, for each k, the visitor's part is played
@@ -51,7 +51,8 @@ def split_for(items, held_out: str, group_pattern: str):
 def train_and_export(items, class_names, out: Path, cache: dict, verbose: bool) -> Path:
     """The default recipe on the train/val items -> a site model folder (bundle, spec, metrics)."""
     from train import data as data_lib
-    from train.__main__ import config_from_argv, make_spec, train_model
+    from train.config import config_from_argv, make_spec
+    from train.fit import train_model
     from train.export import export_tfjs, page_model
     from train.preprocess import SPEC_FILE, save_spec
 

@@ -9,7 +9,7 @@ What it does, for each architecture, seed and fold:
   pictures, so no house or project is ever on both sides; every seed draws a new partition (groups
   ordered by a hash of seed and group, each put in the fold with the fewest pictures of its class so
   far: folds are balanced per class);
-- trains with `train.__main__.fit`, the very function `python -m train` uses, with that command's
+- trains with `train.fit.train_model`, the very function `python -m train` uses, with that command's
   defaults (plus --train-args), on the other folds;
 - predicts the held-out fold with `train.predict.predict_files` (the prediction procedure of the run's
   preprocessing spec: all crops, voted), and pools the held-out predictions of all folds.
@@ -62,7 +62,7 @@ RENDER_INTERIOR_SOURCES = ("wayfair",)
 RENDER_INTERIOR_NAMES = ("jchojna_adlestrop-house", "jchojna_bargework-01", "jchojna_h2ouse-01",
                          "jchojna_h2ouse-02", "kuhn_archviz-interactive_01", "kuhn_archviz-interactive_02",
                          "kuhn_archviz-interactive_keszhaz2", "kuhn_archviz-realistic_0007")
-from train.export import QUANTIZATIONS as _QUANTIZATIONS  # noqa: E402
+from train.config import QUANTIZATIONS as _QUANTIZATIONS  # noqa: E402
 
 QUANTIZATIONS = tuple(_QUANTIZATIONS)
 
@@ -204,8 +204,10 @@ def browser_wasm_ms(bundle: Path, spec=None):
 
 def run_arch(arch, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import config_from_argv, make_spec, train_model
-    from train.export import export_tfjs, folder_bytes
+    from train.config import config_from_argv, make_spec
+    from train.fit import train_model
+    from train.export import export_tfjs
+    from train.files import folder_bytes
     from train.predict import predict_files
     from train.tfjs_node import missing as tfjs_missing
 

@@ -5,7 +5,7 @@
 
 A source is a file-name prefix (`houses_12_kitchen.jpg` -> houses): one render studio, one photo
 collection. Each source in turn is held out entirely; the recipe is trained on all the others exactly as
-`python -m train` trains (`train.__main__.train_model`: fitting, calibration and the "unsure" level are
+`python -m train` trains (`train.fit.train_model`: fitting, calibration and the "unsure" level are
 chosen inside the training sources only, with a hashed share of their groups as the validation split),
 and the held-out source is predicted with `train.predict.predict_files`, the prediction procedure of
 the run's spec. Every source is single-class, so its score is the recall of its class.
@@ -71,7 +71,8 @@ def held_out_sources(items, limit: int | None) -> list[str]:
 
 def run_variant(name: str, train_args: str, args, class_names, items, log) -> dict:
     from train import data as data_lib
-    from train.__main__ import config_from_argv, make_spec, train_model
+    from train.config import config_from_argv, make_spec
+    from train.fit import train_model
     from train.predict import predict_files
 
     sources = held_out_sources(items, args.max_sources)

@@ -6,8 +6,8 @@
 // GET requests are touched; nothing else is ever fetched. Entries are keyed by path (no query), so
 // ?backend=... and the model's ?v=<run> share one copy.
 const CACHE = "render-or-real-v1";
-const SHELL = ["./", "index.html", "app.js", "classifier.js", "learn.js", "preprocess.js", "style.css", "icon.svg",
-  "vendor/runtime.json"];
+// The page's own files are listed once, in files.json (train.site publishes the same list).
+const PAGE_LIST = "files.json";
 const NETWORK_TIMEOUT_MS = 8000; // a server that accepts but never answers counts as offline
 
 // TF.js loads the SIMD build of its WASM binary where the browser has SIMD (all current ones), else
@@ -31,7 +31,9 @@ async function precache() {
     await cache.put(keyOf(url), response.clone());
     return response;
   };
-  await Promise.all(SHELL.map((path) => put(path))); // the page itself must be cached, or install fails
+  const pageFiles = (await (await put(PAGE_LIST)).json()).files;
+  const shell = ["./", ...pageFiles.filter((f) => f !== "sw.js" && f !== PAGE_LIST), "vendor/runtime.json"];
+  await Promise.all(shell.map((path) => put(path))); // the page itself must be cached, or install fails
   const optional = (url, cacheMode) => put(url, cacheMode).catch(() => null);
   const json = async (url, cacheMode) => {
     const r = await optional(url, cacheMode);

@@ -1,4 +1,9 @@
-"""Shared fixtures: a tiny synthetic data set and two tiny training runs made once per test session."""
+"""Shared fixtures: a tiny synthetic data set, tiny training runs made once per test session, and run
+folders written without TensorFlow (fake_models) for the registry's and the app's tests.
+
+Markers (see README, Tests): `slow` for every test that trains, itself or through a trained session
+fixture (marked here from the fixtures it uses); `browser` for every test that drives Chromium. The fast
+subset, `python -m pytest -m "not slow and not browser"`, is what to run while working."""
 from __future__ import annotations
 
 import os
@@ -12,6 +17,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots and other things kept from a test run
+
+
+TRAINED = {"tiny_models", "lite0_run", "three_class_run", "tiny_run", "tiny_site_model", "models_copy"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains a model, in the test or through a trained session fixture")
+    config.addinivalue_line("markers", "browser: drives Chromium (Playwright)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & TRAINED:
+            item.add_marker(pytest.mark.slow)
+        if "browser" in used:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +57,7 @@ def tiny_models(tmp_path_factory, tiny_data) -> Path:
     """A models/ folder with two complete runs made by `python -m train` itself:
     runs/tiny-rendernet2017 and runs/tiny-tracenet (the current one). The static-site model folder
     they refresh is <tmp>/site/model."""
-    from train.__main__ import main
+    from train.pipeline import main
 
     base = tmp_path_factory.mktemp("trained")
     models, site = base / "models", base / "site"
@@ -53,7 +75,7 @@ def tiny_models(tmp_path_factory, tiny_data) -> Path:
 def lite0_run(tmp_path_factory, tiny_data) -> Path:
     """A run of the default recipe (lite0) on the tiny data set, made by `python -m train` itself, with
     the served (mixed) bundle; its site model folder is <run>/../../../site/model."""
-    from train.__main__ import main
+    from train.pipeline import main
 
     base = tmp_path_factory.mktemp("lite0")
     assert main(["--data", str(tiny_data), "--models", str(base / "models"), "--static-site", str(base / "site"),
@@ -67,7 +89,7 @@ def three_class_run(tmp_path_factory, tiny_data) -> Path:
     as grey line drawings (PIL's edge filter)."""
     from PIL import Image, ImageFilter, ImageOps
 
-    from train.__main__ import main
+    from train.pipeline import main
 
     base = tmp_path_factory.mktemp("three")
     data = base / "data"
@@ -100,3 +122,13 @@ def models_copy(tmp_path, tiny_models) -> Path:
     dst = tmp_path / "models"
     shutil.copytree(tiny_models, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture
+def fake_models(tmp_path, tiny_data) -> Path:
+    """A models/ folder shaped like tiny_models (runs/tiny-rendernet2017, runs/tiny-tracenet current) on
+    the tiny pictures, written without TensorFlow in a moment (tests/run_folders.py): for tests of the
+    registry and the app that read run folders but run no model."""
+    from tests.run_folders import write_models
+
+    return write_models(tmp_path / "models", tiny_data)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from tests.test_preprocess import png_header_only
 from train import data
-from train.__main__ import main
+from train.pipeline import main
 
 
 def picture(path, value=128, size=(24, 20)):
@@ -124,7 +124,7 @@ def test_command_line_errors_exit_2(capsys):
 def test_the_command_line_builds_one_train_config():
     """`python -m train` flags and the benchmarks' variant flags become one TrainConfig, with the
     architecture's defaults filled in; what make_spec reads."""
-    from train.__main__ import config_from_argv, make_spec
+    from train.config import config_from_argv, make_spec
     from train.config import TrainConfig
 
     config = config_from_argv(["--arch", "tracenet", "--no-augment", "--split", "70/20/10", "--grid", "3",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.test_preprocess import png_header_only
 from train import runs
-from train.__main__ import main
+from train.pipeline import main
 
 FAST = ["--arch", "tracenet", "--epochs", "1", "--image-size", "32", "--grid", "1", "--batch-size", "16"]
 
@@ -47,19 +47,19 @@ def answers(n, wrong):
     return out
 
 
-def test_quality_gate_keeps_a_worse_run_as_candidate(models_copy):
-    runs.promote(models_copy, fake_run(models_copy, "good", answers(40, 2)).name, None)
-    worse = fake_run(models_copy, "worse", answers(40, 8))
-    ok, why = runs.gate(models_copy, worse)
+def test_quality_gate_keeps_a_worse_run_as_candidate(fake_models):
+    runs.promote(fake_models, fake_run(fake_models, "good", answers(40, 2)).name, None)
+    worse = fake_run(fake_models, "worse", answers(40, 8))
+    ok, why = runs.gate(fake_models, worse)
     assert not ok and "balanced accuracy" in why and "40" in why
-    same = fake_run(models_copy, "as-good", answers(40, 2))
-    assert runs.gate(models_copy, same)[0]  # at least as good (within the tolerance): promoted
-    other = fake_run(models_copy, "other-data", [(f"/elsewhere/{i}.jpg", t, p) for i, t, p in
+    same = fake_run(fake_models, "as-good", answers(40, 2))
+    assert runs.gate(fake_models, same)[0]  # at least as good (within the tolerance): promoted
+    other = fake_run(fake_models, "other-data", [(f"/elsewhere/{i}.jpg", t, p) for i, t, p in
                                                  [(j, *a[1:]) for j, a in enumerate(answers(40, 20))]])
-    ok, why = runs.gate(models_copy, other)
+    ok, why = runs.gate(fake_models, other)
     assert ok and "nothing fair to compare" in why
-    demo = fake_run(models_copy, "demo", answers(40, 0), synthetic=True)
-    ok, why = runs.gate(models_copy, demo)
+    demo = fake_run(fake_models, "demo", answers(40, 0), synthetic=True)
+    ok, why = runs.gate(fake_models, demo)
     assert not ok and "demo" in why
 
 
@@ -196,33 +196,33 @@ def test_an_absurd_picture_is_skipped_not_fatal(tmp_path, tiny_data):
     assert "decompression bomb" in skipped[str(data / "render" / "huge.png")]
 
 
-def test_runs_command_lists_shows_promotes_rolls_back_and_prunes(models_copy, capsys):
+def test_runs_command_lists_shows_promotes_rolls_back_and_prunes(fake_models, capsys):
     from train.runs import main as runs_main
 
-    assert runs_main(["--models", str(models_copy), "list"]) == 0
+    assert runs_main(["--models", str(fake_models), "list"]) == 0
     listed = capsys.readouterr().out
     assert "tiny-tracenet" in listed and "current" in listed and "candidate" in listed
-    assert runs_main(["--models", str(models_copy), "--static-site", "", "promote", "tiny-rendernet2017"]) == 0
-    assert runs.current_run_id(models_copy) == "tiny-rendernet2017"
-    assert runs_main(["--models", str(models_copy), "show", "tiny-tracenet"]) == 0
+    assert runs_main(["--models", str(fake_models), "--static-site", "", "promote", "tiny-rendernet2017"]) == 0
+    assert runs.current_run_id(fake_models) == "tiny-rendernet2017"
+    assert runs_main(["--models", str(fake_models), "show", "tiny-tracenet"]) == 0
     assert "candidate" in capsys.readouterr().out
-    assert runs_main(["--models", str(models_copy), "--static-site", "", "rollback"]) == 0
-    assert runs.current_run_id(models_copy) == "tiny-tracenet"
-    failed = models_copy / "runs" / "old-failure"
+    assert runs_main(["--models", str(fake_models), "--static-site", "", "rollback"]) == 0
+    assert runs.current_run_id(fake_models) == "tiny-tracenet"
+    failed = fake_models / "runs" / "old-failure"
     failed.mkdir()
     (failed / "failed.json").write_text(json.dumps({"stage": "training", "reason": "interrupted (Ctrl-C)"}))
-    assert runs_main(["--models", str(models_copy), "show", "old-failure"]) == 0
+    assert runs_main(["--models", str(fake_models), "show", "old-failure"]) == 0
     assert "python -m train --resume old-failure" in capsys.readouterr().out
-    assert runs_main(["--models", str(models_copy), "prune", "--keep", "0"]) == 0
-    left = sorted(p.name for p in (models_copy / "runs").iterdir())
+    assert runs_main(["--models", str(fake_models), "prune", "--keep", "0"]) == 0
+    left = sorted(p.name for p in (fake_models / "runs").iterdir())
     assert left == ["tiny-tracenet"]  # the current run always stays
-    assert runs_main(["--models", str(models_copy), "promote", "nope"]) == 2
+    assert runs_main(["--models", str(fake_models), "promote", "nope"]) == 2
 
 
 def test_runs_from_before_the_split_names_are_read_alike(tmp_path):
     """metrics.json reports are keyed by split name ("val", "test"); a run written when the key was
     "validation" reads the same, so the gate and the app still compare it. --out still means --models."""
-    from train.__main__ import parse_args
+    from train.config import parse_args
 
     (tmp_path / "metrics.json").write_text(json.dumps({"validation": {"n": 3}, "test": {"n": 2}}))
     assert runs.load_metrics(tmp_path) == {"val": {"n": 3}, "test": {"n": 2}}

@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 
 from benchmarks.browser_bench import BenchError, Server, wait_for
-from train.export import copy_to_static_site
+from train.site import copy_to_static_site
 from train.predict import predict_files
-from train.publish import PAGE_FILES
+from train.site import PAGE_FILES
 from train.preprocess import SPEC_FILE, Spec, load_rgb, model_input
 from train.runs import load_run_model
 from train.tfjs_node import missing as tfjs_missing

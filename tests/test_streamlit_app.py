@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from train import runs
-from train.export import folder_bytes
+from train.files import folder_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "streamlit_app.py"
@@ -71,32 +71,32 @@ def test_no_runs_yet_says_how_to_train(monkeypatch, tmp_path):
     assert not at.warning
 
 
-def test_corrupt_and_incomplete_runs_are_skipped_with_a_warning(monkeypatch, models_copy):
-    (models_copy / "runs" / "tiny-rendernet2017" / "metrics.json").write_text("{not json")
-    only_model = models_copy / "runs" / "20990101-000000-only-model"
+def test_corrupt_and_incomplete_runs_are_skipped_with_a_warning(monkeypatch, fake_models):
+    (fake_models / "runs" / "tiny-rendernet2017" / "metrics.json").write_text("{not json")
+    only_model = fake_models / "runs" / "20990101-000000-only-model"
     only_model.mkdir()
-    shutil.copy(models_copy / "runs" / "tiny-tracenet" / "model.keras", only_model)
-    bad_csv = models_copy / "runs" / "20990102-000000-bad-csv"
-    shutil.copytree(models_copy / "runs" / "tiny-tracenet", bad_csv)
+    shutil.copy(fake_models / "runs" / "tiny-tracenet" / "model.keras", only_model)
+    bad_csv = fake_models / "runs" / "20990102-000000-bad-csv"
+    shutil.copytree(fake_models / "runs" / "tiny-tracenet", bad_csv)
     (bad_csv / "predictions.csv").write_text("garbage,columns\n1,2\n")
 
-    at = app(monkeypatch, models_copy)
+    at = app(monkeypatch, fake_models)
     warnings = "\n".join(w.value for w in at.warning)
     assert "tiny-rendernet2017" in warnings and "unreadable report" in warnings
     assert "only-model" in warnings and "missing metrics.json" in warnings
     assert "bad-csv" in warnings and "predictions.csv lacks" in warnings
     # The good run is still shown, and every section works.
     assert at.sidebar.selectbox(key="run").options == ["tiny-tracenet (current) · tracenet"]
-    assert metrics_of(at)["Accuracy"] == f"{load(models_copy / 'runs' / 'tiny-tracenet')['test']['accuracy']:.1%}"
+    assert metrics_of(at)["Accuracy"] == f"{load(fake_models / 'runs' / 'tiny-tracenet')['test']['accuracy']:.1%}"
     for section in ("Confusion & examples", "Threshold", "Compare"):
         at.sidebar.radio(key="section").set_value(section).run()
         assert not at.exception, (section, [e.value for e in at.exception])
     assert any("Only one run" in i.value for i in at.info)
 
 
-def test_a_broken_current_run_falls_back_to_the_newest_complete_one(monkeypatch, models_copy):
-    (models_copy / "runs" / "tiny-tracenet" / "predictions.csv").unlink()
-    at = app(monkeypatch, models_copy)
+def test_a_broken_current_run_falls_back_to_the_newest_complete_one(monkeypatch, fake_models):
+    (fake_models / "runs" / "tiny-tracenet" / "predictions.csv").unlink()
+    at = app(monkeypatch, fake_models)
     assert "points at it" in at.warning[0].value
     assert at.sidebar.selectbox(key="run").value == "tiny-rendernet2017"
     assert at.header[0].value == "Overview: tiny-rendernet2017"
@@ -114,14 +114,14 @@ def test_a_damaged_model_file_is_an_error_message_not_a_crash(monkeypatch, model
 # ---------------------------------------------------------------- 1. overview
 
 
-def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
-    run = models_copy / "runs" / "tiny-tracenet"
+def test_overview_numbers_match_metrics_json(monkeypatch, fake_models):
+    run = fake_models / "runs" / "tiny-tracenet"
     m = load(run)
     m["test"]["per_source"] = {"render/": {"accuracy": 0.5, "n": 4}}  # later issues add keys: no harm
     m["quantized"] = {"tfjs-float16": {"accuracy": 0.5}}
     m["test"]["slices"] = {"interiors": {"pattern": "kitchen", "n": 3, "accuracy": 2 / 3, "balanced_accuracy": 0.75}}
     (run / "metrics.json").write_text(json.dumps(m))
-    at = app(monkeypatch, models_copy)
+    at = app(monkeypatch, fake_models)
     assert at.sidebar.selectbox(key="run").value == "tiny-tracenet"  # default: current
     t = m["test"]
     shown = metrics_of(at)
@@ -149,7 +149,7 @@ def test_overview_numbers_match_metrics_json(monkeypatch, models_copy):
     at.radio(key="overview_split").set_value("val").run()
     assert metrics_of(at)["Accuracy"] == f"{m['val']['accuracy']:.1%}"
     at.sidebar.selectbox(key="run").set_value("tiny-rendernet2017").run()
-    assert metrics_of(at)["Parameters"] == f"{load(models_copy / 'runs' / 'tiny-rendernet2017')['model']['params']:,}"
+    assert metrics_of(at)["Parameters"] == f"{load(fake_models / 'runs' / 'tiny-rendernet2017')['model']['params']:,}"
 
 
 # ---------------------------------------------------------------- 2. confusion matrix and examples
@@ -180,20 +180,20 @@ def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
     assert not at.exception and sum("own answer" in c for c in captions) == len(captions) // 2 > 0, captions
 
 
-def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, models_copy):
-    run = models_copy / "runs" / "tiny-tracenet"
+def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, fake_models):
+    run = fake_models / "runs" / "tiny-tracenet"
     table = pd.read_csv(run / "predictions.csv")
     table["path"] = [str(Path(p).with_name("gone-" + Path(p).name)) for p in table["path"]]
     table.to_csv(run / "predictions.csv", index=False)
-    at = app(monkeypatch, models_copy, "Confusion & examples")
+    at = app(monkeypatch, fake_models, "Confusion & examples")
     assert any("file not found" in w.value for w in at.warning)
     assert not at.image
 
 
-def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, models_copy, tmp_path):
+def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, fake_models, tmp_path):
     """A predictions.csv edited to name files elsewhere (a secret beside the data, a path climbing out
     with .., a non-picture inside) shows none of them."""
-    run = models_copy / "runs" / "tiny-tracenet"
+    run = fake_models / "runs" / "tiny-tracenet"
     root = Path(load(run)["data"]["root"])
     secret = tmp_path / "secret.png"
     shutil.copy(next(root.rglob("*.png")), secret)
@@ -202,16 +202,16 @@ def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, models
     escapes = [str(secret), str(root / ".." / ".." / secret.relative_to(secret.anchor)), str(root / "notes.txt")]
     table["path"] = [escapes[i % 3] for i in range(len(table))]
     table.to_csv(run / "predictions.csv", index=False)
-    at = app(monkeypatch, models_copy, "Confusion & examples")
+    at = app(monkeypatch, fake_models, "Confusion & examples")
     assert not at.image
     assert any("not a picture inside the run's data folder" in w.value for w in at.warning)
 
 
-def test_a_password_guards_a_deployment(monkeypatch, tiny_models):
+def test_a_password_guards_a_deployment(monkeypatch, fake_models):
     """With a password configured nothing of the runs shows until it is given; a wrong one is refused;
     started with --login (the Procfile) and no password configured, the app says how to set one."""
     monkeypatch.setenv("RENDER_OR_REAL_PASSWORD", "s3cret horse")
-    monkeypatch.setenv(ENV, str(tiny_models))
+    monkeypatch.setenv(ENV, str(fake_models))
     at = AppTest.from_file(str(APP), default_timeout=180).run()
     assert not at.sidebar.selectbox and not at.metric
     at.text_input(key="password").input("guess").run()
@@ -227,13 +227,13 @@ def test_a_password_guards_a_deployment(monkeypatch, tiny_models):
 # ---------------------------------------------------------------- 3. threshold
 
 
-def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, tiny_models):
-    m = load(tiny_models / "runs" / "tiny-tracenet")
+def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, fake_models):
+    m = load(fake_models / "runs" / "tiny-tracenet")
     classes, pos = m["class_names"], m["positive_class"]
-    table = pd.read_csv(tiny_models / "runs" / "tiny-tracenet" / "predictions.csv")
+    table = pd.read_csv(fake_models / "runs" / "tiny-tracenet" / "predictions.csv")
     test = table[table.split == "test"]
     n_true = test.true_class.value_counts().reindex(classes, fill_value=0)
-    at = app(monkeypatch, tiny_models, "Threshold")
+    at = app(monkeypatch, fake_models, "Threshold")
     slider = at.slider(key=f"thr_value_{pos}")
     assert slider.value == m["threshold"]  # opens on the run's own decisions: no change yet
     assert all(v.endswith("0.000") or v.endswith("0.0 pts") for v in [d.proto.delta for d in at.metric])

@@ -92,7 +92,8 @@ def test_site_model_folder_is_the_current_run(tiny_run, tiny_site_model, tracene
 
 @pytest.mark.parametrize("quantize,atol", [("float16", 5e-3), ("uint8", 0.1)])
 def test_quantized_bundles_load_and_stay_close(tmp_path, tracenet, quantize, atol):
-    from train.export import export_tfjs, folder_bytes
+    from train.export import export_tfjs
+    from train.files import folder_bytes
 
     _, model, inputs, expected = tracenet
     f32 = export_tfjs(model, tmp_path / "tfjs")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from train import runs
-from train.__main__ import main
+from train.pipeline import main
 from train.predict import main as predict_main
 from train.preprocess import load_spec
 

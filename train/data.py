@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .errors import InputError
 from .progress import Progress
 from .preprocess import (IMAGE_EXTENSIONS, MAX_PIXELS, AbsurdImage, BadImage, Spec, crop_grid, load_rgb,
                          normalize, normalized_size, too_small)
@@ -23,7 +24,7 @@ SPLITS = ("train", "val", "test")
 IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
 
 
-class DataError(Exception):
+class DataError(InputError):
     """A data problem that stops the run (one line, names the path); `python -m train` exits 2."""
 
 

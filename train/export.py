@@ -20,17 +20,10 @@ import tempfile
 import types
 from pathlib import Path
 
-# Weight storage of a TF.js bundle -> the converter's quantization map. "mixed": uint8 for the blocks 8-15
-# of lite0's backbone (86 % of its weights; measured: same answers as float32 to ~0.04), float16 for the
-# rest (its first blocks and heads, where uint8 per-tensor ranges cost accuracy). Other networks have no
-# such blocks, so "mixed" is float16 for them.
-QUANTIZATIONS = {
-    "float32": None,
-    "float16": {"float16": True},
-    "uint8": {"uint8": True},
-    "mixed": {"uint8": ["*blocks_[89]_*", "*blocks_1[0-5]_*"], "float16": True},
-}
-
+from . import files, runs
+from .config import DEFAULT_MODELS, QUANTIZATIONS
+from .errors import command, one_line
+from .files import folder_bytes
 
 # What TensorFlow's C++ side (grappler, while converting) writes straight to file descriptor 2 whatever
 # TF_CPP_MIN_LOG_LEVEL says: absl INFO lines ("I0000 00:00:... Starting new session") and their preamble.
@@ -103,42 +96,6 @@ def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
                 quantization_dtype_map=QUANTIZATIONS[quantize],
             )
     return out_dir
-
-
-def folder_bytes(path: Path) -> int:
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def copy_to_static_site(run_dir: Path, site_model_dir: Path, files: list[str], tfjs_dir: str = "tfjs") -> None:
-    """Point the static page's model folder at a run: its TF.js graph model plus the listed files, copied
-    into a new hidden folder beside it, then `model` (a symlink) switched to it in one atomic rename, so
-    a visitor never sees half of one run and half of another, or no model at all. Older copies go."""
-    site_model_dir = Path(site_model_dir)
-    parent = site_model_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    version = Path(tempfile.mkdtemp(prefix=f".{site_model_dir.name}-{Path(run_dir).name}-", dir=parent))
-    try:
-        for f in Path(run_dir, tfjs_dir).iterdir():
-            shutil.copy(f, version / f.name)  # fresh dates: hosts and CDNs revalidate by them
-        for name in files:
-            shutil.copy(Path(run_dir, name), version / name)
-        os.chmod(version, 0o755)  # mkdtemp makes it private; a web server must read it
-        if site_model_dir.is_dir() and not site_model_dir.is_symlink():  # a copy made before links were used
-            site_model_dir.rename(parent / f".{site_model_dir.name}-replaced")
-        link = parent / f".{site_model_dir.name}.link.tmp"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(version.name)
-        os.replace(link, site_model_dir)
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
-    for old in parent.glob(f".{site_model_dir.name}-*"):
-        if old != version and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_probs, limit: int = 300) -> dict:
@@ -214,8 +171,6 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
 
     import numpy as np
 
-    from . import runs
-
     run_dir = Path(run_dir)
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -238,59 +193,52 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
                                   **{d.name: folder_bytes(d) for d in sorted(run_dir.glob("tfjs*"))}}}
     metrics["tfjs_check"] = check
     metrics.setdefault("timings", {})["export_s"] = round(export_seconds, 2)
-    runs.write_json(run_dir / "metrics.json", metrics)
+    files.write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
+@command
 def main(argv=None) -> int:
     import argparse
     import json
-    import sys
 
-    from . import runs
-    from .__main__ import conclude
     from .preprocess import SPEC_FILE
 
     p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[-1].strip())
     p.add_argument("run", help="run id (a failed run, or a complete one to export again)")
-    p.add_argument("--models", type=Path, default=runs.DEFAULT_MODELS, help="models folder (default: models/)")
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS}/)")
     p.add_argument("--quantize", choices=list(QUANTIZATIONS), default=None,
                    help="served bundle's weights (default: what the run used)")
     p.add_argument("--static-site", type=Path, default=None, help="as for python -m train")
     p.add_argument("--force", action="store_true", help="make it current whatever the quality gate says")
     args = p.parse_args(argv)
     folder = args.models / "runs" / args.run
+    failed = runs.read_failed(folder)
+    if failed is not None and failed.get("stage") not in ("export",):
+        raise runs.RunError(f"{folder}: failed during {failed.get('stage')}, before there was anything to "
+                            f"export; continue it with `python -m train --resume {args.run}`")
+    missing = [f for f in ("model.keras", SPEC_FILE, "metrics.json", "predictions.csv") if not (folder / f).is_file()]
+    if missing:
+        raise runs.RunError(f"{folder}: cannot export, missing {', '.join(missing)}")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    quantize = args.quantize or metrics.get("model", {}).get("quantize") or metrics.get("config", {}).get("quantize") or "float16"
+    spec, model = runs.load_run_model(folder)
     try:
-        failed = runs.read_failed(folder)
-        if failed is not None and failed.get("stage") not in ("export",):
-            raise runs.RunError(f"{folder}: failed during {failed.get('stage')}, before there was anything to "
-                                f"export; continue it with `python -m train --resume {args.run}`")
-        missing = [f for f in ("model.keras", SPEC_FILE, "metrics.json", "predictions.csv") if not (folder / f).is_file()]
-        if missing:
-            raise runs.RunError(f"{folder}: cannot export, missing {', '.join(missing)}")
-        metrics = json.loads((folder / "metrics.json").read_text())
-        quantize = args.quantize or metrics.get("model", {}).get("quantize") or metrics.get("config", {}).get("quantize") or "float16"
-        spec, model = runs.load_run_model(folder)
-        staging = runs.reopen(args.models, args.run) if failed is not None else folder
-        try:
-            export_run(staging, model, spec, quantize)
-        except KeyboardInterrupt:
-            if failed is not None:
-                runs.mark_failed(staging, args.models, args.run, "export", "interrupted (Ctrl-C)")
-            return 130
-        except Exception as e:
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-            if failed is not None:
-                runs.mark_failed(staging, args.models, args.run, "export", reason)
-            print(f"error: export of {args.run} failed: {reason}", file=sys.stderr)
-            return 1
-        final = runs.finish(staging, args.models, args.run) if failed is not None else folder
-    except runs.RunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        if failed is None:  # a complete run exported again, in place
+            export_run(folder, model, spec, quantize)
+            final = folder
+        else:
+            with runs.started(args.models, args.run, folder=runs.reopen(args.models, args.run), stage="export") as run:
+                export_run(run.folder, model, spec, quantize)
+                final = run.finish()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        print(f"error: export of {args.run} failed: {one_line(e)}", file=sys.stderr)
+        return 1
     print(f"exported {args.run}: " + ", ".join(f"{d.name} {folder_bytes(d) / 1024:.0f} KB"
                                               for d in sorted(final.glob("tfjs*"))))
-    conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
+    runs.conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
     return 0
 
 

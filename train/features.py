@@ -16,14 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import data as data_lib
+from .config import config_from_argv, make_spec
+from .errors import command
+from .predict import in_shard, parse_shard
 
+
+@command
 def main(argv=None) -> int:
-    from . import data as data_lib
-    from .__main__ import config_from_argv, make_spec
-    from .frozen import embed, save_cache
-    from .model import lite0_features
-    from .predict import in_shard, parse_shard
-
     p = argparse.ArgumentParser(prog="python -m train.features", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="the same data folder `python -m train` will read")
@@ -31,11 +31,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="features file to write (.npz)")
     p.add_argument("--max-side", type=int, default=None, help="as given to `python -m train` (default: lite0's)")
     args = p.parse_args(argv)
-    try:
-        class_names, items, _ = data_lib.discover(args.data, (1.0, 0.0, 0.0))
-    except data_lib.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    class_names, items, _ = data_lib.discover(args.data, (1.0, 0.0, 0.0))
+    from .lite0_head import embed, save_cache
+    from .model import lite0_features
+
     config = config_from_argv(["--max-side", str(args.max_side)] if args.max_side else [])
     spec, _ = make_spec(config, class_names)
     mine = [it for it in items if in_shard(it.path, args.shard)]

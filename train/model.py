@@ -6,18 +6,7 @@ import keras
 import numpy as np
 from keras import layers
 
-# Which view each architecture is made for, and its default input size (see preprocess.py).
-ARCHS = {
-    "lite0": {"view": "picture", "input_size": 32, "max_side": 384, "min_side": 64, "quantize": "mixed",
-              "about": "ImageNet EfficientNet-Lite0 (frozen) on the whole picture, longer side at most 384 px; "
-                       "mean and spread of four feature maps, a linear head fitted by logistic regression, "
-                       "calibrated (default)"},
-    "tracenet": {"view": "crops", "input_size": 64,
-                 "about": "compact CNN on the noise residual (fixed high-pass first layer) of native-resolution "
-                          "crops, votes over a grid of crops"},
-    "rendernet2017": {"view": "whole", "input_size": 200,
-                      "about": "re-creation of the 2017 experiment: whole picture shrunk to 200x200"},
-}
+from .config import ARCHS  # each architecture's view and sizes
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

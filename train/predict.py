@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError, command
 from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, model_input, too_small
 
 
@@ -151,13 +152,15 @@ def expand(paths) -> list[Path]:
     return out
 
 
+@command
 def main(argv=None) -> int:
     from . import runs
+    from .config import DEFAULT_MODELS
 
     parser = argparse.ArgumentParser(prog="python -m train.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", metavar="PATH", help="pictures and/or folders of pictures")
-    parser.add_argument("--run", default=None, help="run id or run folder (default: models/current)")
-    parser.add_argument("--models", default="models", help="models folder holding runs/ and current")
+    parser.add_argument("--run", default=None, help=f"run id or run folder (default: {DEFAULT_MODELS}/current)")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder holding runs/ and current")
     parser.add_argument("--csv", default=None, metavar="FILE",
                         help="write the rows to FILE instead of stdout (as they come, into .FILE.partial, "
                              "renamed to FILE when all are done)")
@@ -170,17 +173,12 @@ def main(argv=None) -> int:
     if args.resume and not args.csv:
         parser.error("--resume needs --csv FILE")
 
-    try:
-        run_dir = runs.resolve(Path(args.models), args.run)
-        spec, model = runs.load_run_model(run_dir)
-    except runs.RunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run_dir = runs.resolve(args.models, args.run)
+    spec, model = runs.load_run_model(run_dir)
     files = [f for f in expand(args.paths) if in_shard(f, args.shard)]
     if not files:
-        print("error: no pictures found in " + " ".join(args.paths)
-              + (f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""), file=sys.stderr)
-        return 2
+        raise InputError("no pictures found in " + " ".join(args.paths)
+                         + (f" (shard {args.shard[0]}/{args.shard[1]})" if args.shard else ""))
     header = ["path", "verdict", "predicted_class"] + [f"p_{c}" for c in spec.class_names] + ["error"]
 
     done: list[list[str]] = []
@@ -192,8 +190,7 @@ def main(argv=None) -> int:
             try:
                 done = rows_done(source, header) if source else []
             except (OSError, ValueError) as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
+                raise InputError(str(e)) from None
         # Rows go to the .partial file as they come; FILE itself is replaced only when all are done,
         # so an earlier FILE is never left half-overwritten.
         out = open(partial.with_name(partial.name + ".tmp"), "w", newline="")

@@ -58,6 +58,7 @@ class AbsurdImage(BadImage):
 
 UNSURE = "unsure"
 TOO_SMALL = "too small to judge"
+DEFAULT_MAX_SIDE = 512  # crops and picture views: longer side brought down to this, unless said otherwise
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Spec:
     class_names: tuple[str, ...]
     input_size: int = 200
     view: str = "whole"  # "whole", "crops" or "picture"
-    max_side: int = 512  # crops and picture views: longer side is brought down to this
+    max_side: int = DEFAULT_MAX_SIDE  # crops and picture views: longer side is brought down to this
     grid: int = 3  # crops view: grid x grid crops at prediction time
     positive_class: str | None = None  # two classes: the class ROC curves are about
     threshold: float | None = None  # two classes: P(positive_class) at which the decision flips

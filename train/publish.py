@@ -11,17 +11,12 @@ failed publish leaves an earlier one as it was. DIR must be absent, empty, or an
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 from pathlib import Path
 
-from . import runs
-from .preprocess import SPEC_FILE
-
-SITE = Path(__file__).resolve().parents[1] / "static_site"
-PAGE_FILES = ("index.html", "app.js", "classifier.js", "learn.js", "preprocess.js", "style.css", "sw.js", "icon.svg")
-MARKER = ".render-or-real-publish"  # says a folder is ours to replace
+from . import runs, site
+from .config import DEFAULT_MODELS
+from .errors import command
 
 NEXT_STEPS = """\
 Published {run} to {out} ({kb:,} KB). Serve that folder as it is:
@@ -32,63 +27,16 @@ Published {run} to {out} ({kb:,} KB). Serve that folder as it is:
 Any host works: the files use relative URLs only."""
 
 
-class PublishError(Exception):
-    """Cannot publish; the message names the path and what is wrong."""
-
-
-def publish(out: Path, run_dir: Path, site: Path = SITE) -> int:
-    """Write the folder; -> its size in bytes."""
-    out = Path(out)
-    vendor = site / "vendor"
-    if not (vendor / "runtime.json").is_file():
-        raise PublishError(f"{vendor}: the TF.js runtime is not built; run `bash setup.sh` (or "
-                           "`npm --prefix static_site ci && npm --prefix static_site run build`)")
-    if out.exists() and not out.is_dir():
-        raise PublishError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise PublishError(f"{out}: not empty and not an earlier publish; choose an empty or new folder")
-    metrics = runs.load_metrics(run_dir)
-    served = run_dir / metrics.get("model", {}).get("served_tfjs", "tfjs")
-    tmp = out.with_name(f".{out.name}.publishing")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
-        for name in PAGE_FILES:
-            shutil.copy(site / name, tmp / name)
-        shutil.copytree(vendor, tmp / "vendor", symlinks=False)
-        (tmp / "model").mkdir()
-        for f in served.iterdir():
-            shutil.copy(f, tmp / "model" / f.name)
-        for name in (SPEC_FILE, "metrics.json"):
-            shutil.copy(run_dir / name, tmp / "model" / name)
-        (tmp / MARKER).write_text(json.dumps({"run_id": run_dir.name}) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-
-
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.publish", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, metavar="DIR", help="the folder to write")
     p.add_argument("--run", default=None, help="run id or run folder (default: the current run)")
-    p.add_argument("--models", type=Path, default=runs.DEFAULT_MODELS, help="models folder (default: models/)")
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS}/)")
     args = p.parse_args(argv)
-    try:
-        run_dir = runs.resolve(args.models, args.run)
-        size = publish(args.out, run_dir)
-    except (runs.RunError, PublishError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run_dir = runs.resolve(args.models, args.run)
+    size = site.publish(args.out, run_dir, *runs.page_files(run_dir))
     if runs.is_demo(run_dir):
         print("note: this model was trained on the synthetic demo data; the page says so to its visitors.")
     print(NEXT_STEPS.format(run=run_dir.name, out=args.out, kb=size // 1024))

@@ -12,6 +12,10 @@ weights included, and `failed.json` says why; `python -m train --resume ID` cont
 train.export ID` finishes one that stopped while exporting). A run trained on the synthetic demo data is
 tagged **demo** whatever its state.
 
+A run being written is a context (`started`): it names the stage it is at and, whatever stops it,
+marks itself failed with what and why; `finish` moves it into place. Promotion (`promote`) switches the
+`current` link; copying the model into the page is train.site's job, asked for here.
+
 Quality gate: a new run replaces the current one only if its balanced accuracy on the validation and
 test pictures both runs scored (the split is stable, so old pictures keep their split) is at least the
 current run's minus GATE_TOLERANCE, and a demo run never replaces a run trained on real pictures. Where
@@ -23,47 +27,34 @@ they share fewer than GATE_MIN_PICTURES pictures there is nothing fair to compar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
-import math
-import os
 import shutil
 import sys
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import files, site as site_files
+from .config import DEFAULT_MODELS, DEFAULT_SITE
+from .errors import InputError, command, one_line
 from .preprocess import SPEC_FILE, Spec, load_spec
 
 REQUIRED_FILES = ("model.keras", "metrics.json", "predictions.csv", SPEC_FILE, "tfjs/model.json")
+PAGE_READS = (SPEC_FILE, "metrics.json")  # what the page reads beside the served TF.js bundle
 FAILED_FILE = "failed.json"
+ERROR_LOG = "error.log"  # the traceback of an unexpected failure
+CONFIG_FILE = "config.json"  # the arguments a run was started with (for --resume)
+FEATURES_FILE = "features.npz"  # lite0: the picture features (for --resume and --init-from)
+CHECKPOINT_FILE = "checkpoint.weights.h5"  # Keras-trained archs: the weights after the last epoch
 HISTORY_FILE = "history.jsonl"
 GATE_TOLERANCE = 0.01  # balanced accuracy, on the pictures both runs scored
 GATE_MIN_PICTURES = 20
-DEFAULT_MODELS = Path("models")
-DEFAULT_SITE = Path("static_site")
 
 
-class RunError(Exception):
+class RunError(InputError):
     """A run that cannot be used; the message names the folder and what is wrong."""
-
-
-def finite(obj):
-    """obj with every NaN or infinite float replaced by None: the JSON a browser can parse."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
-
-
-def write_json(path: Path, obj) -> None:
-    """JSON without NaN, written beside the target and renamed over it (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(finite(obj), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- folders and states
@@ -82,7 +73,7 @@ def staging_dir(models_dir: Path, run_id: str) -> Path:
 
 def mark_failed(staging: Path, models_dir: Path, run_id: str, stage: str, reason: str) -> Path:
     """Keep a run that stopped: failed.json says where and why; the folder moves to runs/<id>."""
-    write_json(staging / FAILED_FILE, {"stage": stage, "reason": reason,
+    files.write_json(staging / FAILED_FILE, {"stage": stage, "reason": reason,
                                       "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     final = Path(models_dir) / "runs" / run_id
     if final.exists():  # a resumed run: its folder was moved back to staging, so this is stale
@@ -113,6 +104,44 @@ def finish(staging: Path, models_dir: Path, run_id: str) -> Path:
     final = Path(models_dir) / "runs" / run_id
     staging.rename(final)
     return final
+
+
+class ActiveRun:
+    """A run being written: its id, its folder (`.partial-<id>` until finished) and the stage it is at.
+    `failed`: where it was kept when it failed; `reason`: why, in one line."""
+
+    def __init__(self, models_dir: Path, run_id: str, folder: Path, stage: str):
+        self.models_dir, self.run_id, self.folder, self.stage = Path(models_dir), run_id, folder, stage
+        self.final: Path | None = None
+        self.failed: Path | None = None
+        self.reason: str | None = None
+
+    def finish(self) -> Path:
+        """Move the complete run into place (not current yet: see `promote`)."""
+        self.final = finish(self.folder, self.models_dir, self.run_id)
+        return self.final
+
+
+@contextlib.contextmanager
+def started(models_dir: Path, run_id: str, folder: Path | None = None, stage: str = "training"):
+    """A run being written, as a context: a fresh staging folder (or `folder`, one `reopen`ed). Whatever
+    ends the block before `finish` marks the run failed at its stage and is raised again: Ctrl-C as
+    "interrupted (Ctrl-C)", a bad input with its message, anything else as one line with the traceback
+    kept in the run's error.log."""
+    run = ActiveRun(models_dir, run_id, folder or staging_dir(models_dir, run_id), stage)
+    try:
+        yield run
+    except BaseException as e:
+        if run.final is None:
+            if isinstance(e, KeyboardInterrupt):
+                run.reason = "interrupted (Ctrl-C)"
+            elif isinstance(e, InputError):
+                run.reason = str(e)
+            else:
+                (run.folder / ERROR_LOG).write_text(traceback.format_exc())
+                run.reason = one_line(e)
+            run.failed = mark_failed(run.folder, models_dir, run_id, run.stage, run.reason)
+        raise
 
 
 def read_failed(run_dir: Path) -> dict | None:
@@ -269,11 +298,7 @@ def promote(models_dir: Path, run_id: str, site: Path | None, why: str = "") -> 
     """Make a complete run current: switch the `current` link, log it, refresh the page's model."""
     models_dir = Path(models_dir)
     run_dir = resolve(models_dir, run_id)
-    link_tmp = models_dir / ".current.tmp"
-    if link_tmp.is_symlink() or link_tmp.exists():
-        link_tmp.unlink()
-    link_tmp.symlink_to(Path("runs") / run_dir.name)
-    os.replace(link_tmp, models_dir / "current")
+    files.switch_link(models_dir / "current", Path("runs") / run_dir.name)
     with open(models_dir / HISTORY_FILE, "a") as f:
         f.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                             "run_id": run_dir.name, "why": why}) + "\n")
@@ -282,12 +307,25 @@ def promote(models_dir: Path, run_id: str, site: Path | None, why: str = "") -> 
     return run_dir
 
 
-def refresh_site(run_dir: Path, site: Path) -> None:
-    from .export import copy_to_static_site
+def page_files(run_dir: Path) -> tuple[list[str], str]:
+    """What the page gets of a run: the files it reads beside the bundle, and the served bundle's folder."""
+    return list(PAGE_READS), load_metrics(run_dir).get("model", {}).get("served_tfjs", "tfjs")
 
-    metrics = load_metrics(run_dir)
-    copy_to_static_site(run_dir, Path(site) / "model", [SPEC_FILE, "metrics.json"],
-                        tfjs_dir=metrics.get("model", {}).get("served_tfjs", "tfjs"))
+
+def refresh_site(run_dir: Path, site: Path) -> None:
+    names, tfjs_dir = page_files(run_dir)
+    site_files.copy_to_static_site(run_dir, Path(site) / "model", names, tfjs_dir=tfjs_dir)
+
+
+def conclude(models: Path, final: Path, site: Path | None, force: bool) -> None:
+    """The quality gate: the finished run becomes current (and the page's model), or stays a candidate."""
+    ok, why = (True, "--force") if force else gate(models, final)
+    if ok:
+        promote(models, final.name, site, why=why)
+        print(f"{final.name} is now current ({why})" + (f"; {site / 'model'} refreshed" if site else ""))
+    else:
+        print(f"{final.name} kept as a candidate, not current: {why}. "
+              f"Make it current with `python -m train.runs promote {final.name}`")
 
 
 def site_for(models_dir: Path, given: Path | None) -> Path | None:
@@ -316,12 +354,14 @@ def history(models_dir: Path) -> list[dict]:
 # ---------------------------------------------------------------- python -m train.runs
 
 
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.runs", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="models folder (default: models/)")
+    p.add_argument("--models", type=Path, default=DEFAULT_MODELS, help=f"models folder (default: {DEFAULT_MODELS}/)")
     p.add_argument("--static-site", type=Path, default=None,
-                   help="static site whose model/ follows the current run (default: static_site/ for models/)")
+                   help=f"static site whose model/ follows the current run (default: {DEFAULT_SITE}/ for "
+                        f"{DEFAULT_MODELS}/)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every run, newest first, with its state and scores")
     show = sub.add_parser("show", help="one run's scores, state and why it is not current")
@@ -333,21 +373,17 @@ def main(argv=None) -> int:
     prune.add_argument("--keep", type=int, default=5, help="candidates to keep, newest first (default 5)")
     args = p.parse_args(argv)
     models, site = args.models, site_for(args.models, args.static_site)
-    try:
-        if args.command == "list":
-            return cmd_list(models)
-        if args.command == "show":
-            return cmd_show(models, args.run)
-        if args.command == "promote":
-            run = promote(models, args.run, site, why="promoted by hand")
-            print(f"{run.name} is now current" + (f"; {site / 'model'} refreshed" if site else ""))
-            return 0
-        if args.command == "rollback":
-            return cmd_rollback(models, site)
-        return cmd_prune(models, args.keep)
-    except RunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.command == "list":
+        return cmd_list(models)
+    if args.command == "show":
+        return cmd_show(models, args.run)
+    if args.command == "promote":
+        run = promote(models, args.run, site, why="promoted by hand")
+        print(f"{run.name} is now current" + (f"; {site / 'model'} refreshed" if site else ""))
+        return 0
+    if args.command == "rollback":
+        return cmd_rollback(models, site)
+    return cmd_prune(models, args.keep)
 
 
 def _score(run_dir: Path) -> str:

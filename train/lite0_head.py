@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import calibrate
+from . import calibrate, files
 from . import data as data_lib
 from .evaluate import source_of
 from .preprocess import Spec
@@ -85,10 +85,9 @@ def save_cache(cache: dict, path: Path) -> None:
     """The clean-picture features, for --resume and --init-from (float16: half the bytes, and far more
     precise than the head needs)."""
     keys = sorted(cache)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.npz")
-    np.savez(tmp, keys=np.array(keys), features=np.stack([cache[k][0] for k in keys]).astype(np.float16)
-             if keys else np.zeros((0, 0), np.float16))
-    os.replace(tmp, path)
+    with files.replacing(path, ".npz") as tmp:
+        np.savez(tmp, keys=np.array(keys), features=np.stack([cache[k][0] for k in keys]).astype(np.float16)
+                 if keys else np.zeros((0, 0), np.float16))
 
 
 def load_cache(path: Path, strict: bool = False) -> dict:

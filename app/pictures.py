@@ -1,0 +1,117 @@
+"""Pictures: the original beside what the model saw, the vote map (each region's own answer, as the
+page's "Where it looked"), and galleries of picture cards."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from train.preprocess import BadImage, load_rgb, model_eye_square, model_input
+
+from app.run import Run, cached_model, cached_spec
+
+
+@st.cache_data(show_spinner=False, max_entries=400)
+def picture_pair(path: str, run_dir: str, _stamp: str):
+    """-> (thumbnail of the original, the model's-eye square, None) or (None, None, why not)."""
+    from PIL import Image
+
+    if not Path(path).is_file():
+        return None, None, "file not found (moved or deleted since training)"
+    try:
+        rgb = load_rgb(path)
+        eye = model_eye_square(rgb, cached_spec(run_dir, _stamp))
+    except BadImage as e:
+        return None, None, str(e).replace(path, Path(path).name)
+    thumb = Image.fromarray(rgb)
+    thumb.thumbnail((320, 320))
+    return np.asarray(thumb), display_square(eye), None
+
+REGION_COLORS = ((31, 111, 235), (230, 110, 20), (40, 160, 90), (170, 60, 190), (200, 50, 60), (110, 110, 110))
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_vote_model(run_dir: str, _stamp: str):
+    """The run's model with its vote-map outputs (train/model.py exported_model), compiled once."""
+    from train.model import exported_model
+
+    spec, model = cached_model(run_dir, _stamp)
+    return exported_model(model, spec)
+
+@st.cache_data(show_spinner=False, max_entries=400)
+def vote_map(path: str, run_dir: str, _stamp: str):
+    """What the model saw with each region's own answer over it (as the page's "Where it looked"): the
+    region's most likely class as its colour, stronger when surer, and that class's probability."""
+    from PIL import Image, ImageDraw
+
+    spec = cached_spec(run_dir, _stamp)
+    x = model_input(load_rgb(path), spec)
+    out = cached_vote_model(run_dir, _stamp)(x, training=False)
+    regions, boxes = out["regions"].numpy()[0], out["region_boxes"].numpy()[0]
+    eye = Image.fromarray(np.clip(np.round(x[0]), 0, 255).astype(np.uint8)).convert("RGBA")
+    layer = Image.new("RGBA", eye.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    k = len(spec.class_names)
+    for p, (top, left, h, w) in zip(regions, boxes):
+        c = int(np.argmax(p))
+        sure = (p[c] - 1 / k) / (1 - 1 / k)
+        draw.rectangle([left, top, left + w - 1, top + h - 1], fill=(*REGION_COLORS[c % len(REGION_COLORS)],
+                       int(255 * (0.15 + 0.45 * sure))), outline=(255, 255, 255, 200))
+        draw.text((left + 3, top + 2), f"{spec.class_names[c]} {100 * p[c]:.0f}%", fill=(255, 255, 255, 255))
+    return display_square(np.asarray(Image.alpha_composite(eye, layer).convert("RGB")))
+
+def display_square(eye: np.ndarray, side: int = 192) -> np.ndarray:
+    """For display only: a small model's-eye square blown up with visible pixels (no browser blur)."""
+    from PIL import Image
+
+    if eye.shape[0] >= side:
+        return eye
+    factor = -(-side // eye.shape[0])
+    return np.asarray(Image.fromarray(eye).resize((eye.shape[1] * factor, eye.shape[0] * factor), Image.NEAREST))
+
+def eye_caption(run: Run) -> str:
+    try:
+        spec = cached_spec(str(run.dir), run.stamp)
+    except ValueError:
+        return "model's eye"
+    if spec.view == "crops":
+        return f"model's eye (≤ {spec.max_side}px; it votes over {spec.grid}×{spec.grid} crops of {spec.input_size}px)"
+    if spec.view == "picture":
+        return f"model's eye (whole picture, ≤ {spec.max_side}px)"
+    return f"model's eye ({spec.input_size}px)"
+
+def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> None:
+    with st.container(border=True):
+        if run.servable(path):
+            thumb, eye, problem = picture_pair(path, str(run.dir), run.stamp)
+        else:
+            thumb, eye, problem = None, None, "not a picture inside the run's data folder, so not shown"
+        if problem:
+            st.warning(f"Picture unavailable: {problem}", icon="🖼️")
+        else:
+            left, right = st.columns(2)
+            left.image(thumb, caption="original", width="stretch")
+            if votes:
+                right.image(vote_map(path, str(run.dir), run.stamp), width="stretch",
+                            caption="each region's own answer (colour: its class, stronger: surer)")
+            else:
+                right.image(eye, caption=eye_caption(run), width="stretch")
+        st.markdown(f"**{Path(path).name}**  \n" + "  \n".join(lines))
+
+def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4, votes: bool = False) -> None:
+    if rows.empty:
+        st.info("No pictures here.")
+        return
+    total = len(rows)
+    shown = total
+    if total > per_row:
+        shown = st.slider("Pictures shown", per_row, max(per_row, min(total, 96)), min(total, 12),
+                          step=1, key=f"{key}_shown")
+    st.caption(f"{min(shown, total)} of {total} pictures")
+    records = rows.head(shown).to_dict("records")
+    for start in range(0, len(records), per_row):
+        cols = st.columns(per_row)
+        for col, rec in zip(cols, records[start:start + per_row]):
+            with col:
+                picture_card(run, rec["path"], lines_of(rec), votes=votes)
