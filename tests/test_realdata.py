@@ -87,6 +87,7 @@ def test_sources_and_interiors_from_names():
     assert not bench.is_interior("archvizual_project-117-3.jpg", "render")
 
 
+@pytest.mark.slow
 def test_quick_benchmark_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert bench.main(["--data", str(REALDATA), "--quick", "--archs", "tracenet", "--no-browser",
@@ -105,6 +106,7 @@ def test_quick_benchmark_runs_end_to_end(tmp_path, capsys):
     assert r["tfjs_bytes"]["uint8"] < r["tfjs_bytes"]["float16"] < r["tfjs_bytes"]["float32"]
 
 
+@pytest.mark.slow
 def test_leave_one_source_out_benchmark_runs(tmp_path, capsys):
     from benchmarks import sources
 

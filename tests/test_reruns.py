@@ -99,6 +99,7 @@ def test_demo_when_asked_never_replaces_a_real_run(tmp_path, models_copy, capsys
     assert runs.current_run_id(models_copy) == current and runs.is_demo(models_copy / "runs" / "demo")
 
 
+@pytest.mark.slow
 def test_runs_elsewhere_never_touch_the_page(tmp_path, tiny_data, monkeypatch):
     """`--models` elsewhere: static_site/model is not refreshed unless asked."""
     monkeypatch.chdir(tmp_path)
@@ -132,6 +133,7 @@ def test_failed_export_is_finished_by_train_export(tmp_path, models_copy, tiny_d
     assert json.loads((failed / "metrics.json").read_text())["model"]["served_tfjs"] == "tfjs-float16"
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_from_its_last_epoch(tmp_path, tiny_data, monkeypatch, capsys):
     import keras
 
@@ -168,6 +170,7 @@ def test_interrupted_training_resumes_from_its_last_epoch(tmp_path, tiny_data, m
     assert "not a failed run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_lite0_starts_from_the_features_of_an_earlier_run(tmp_path, tiny_data):
     from train import data as data_lib
 
@@ -185,6 +188,7 @@ def test_lite0_starts_from_the_features_of_an_earlier_run(tmp_path, tiny_data):
     assert warm["training"]["features_reused"] == len(fitted) - len(new)
 
 
+@pytest.mark.slow
 def test_an_absurd_picture_is_skipped_not_fatal(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)

@@ -71,6 +71,7 @@ def test_current_and_static_site_point_at_latest_run(tiny_models, tiny_site_mode
     assert json.loads((tiny_site_model / "metrics.json").read_text())["run_id"] == "tiny-tracenet"
 
 
+@pytest.mark.slow
 def test_bad_files_in_data_are_skipped_counted_and_run_completes(tmp_path, tiny_data):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
@@ -230,6 +231,7 @@ def test_tfjs_bundles_are_checked_in_real_tfjs(tiny_run):
     assert check["tfjs"]["max_abs_diff"] < 1e-4 and check["tfjs"]["agreement_with_keras"] == 1.0
 
 
+@pytest.mark.slow
 def test_quantized_bundle_is_served_and_measured(tmp_path, tiny_data):
     from train.tfjs_node import missing
 
@@ -271,6 +273,7 @@ def test_bad_slice_is_a_usage_error(capsys):
     assert e.value.code == 2 and "--slice" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_features_computed_in_shards_on_other_machines_are_reused(tmp_path, tiny_data, capsys):
     """python -m train.features --shard I/N on N machines, then python -m train --features FILE...: the
     shares are disjoint and cover the data, and training embeds nothing again. A file that is not a

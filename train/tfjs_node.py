@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-SITE = Path(__file__).resolve().parents[1] / "static_site"
+from .site import SITE
+
 RUNTIME = SITE / "node_modules"  # the page's TF.js packages (npm ci), which its vendor/ bundles are copied from
 SCRIPT = Path(__file__).with_name("tfjs_predict.mjs")
 PACKAGES = ("tfjs-core", "tfjs-converter", "tfjs-backend-wasm", "tfjs-backend-cpu")
