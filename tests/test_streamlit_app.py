@@ -440,6 +440,8 @@ def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts
                     page.set_viewport_size({"width": 1400, "height": 1000})
 
                 settled("Overview: tiny-tracenet")
+                # Charts draw after the script ends, later still on a loaded machine: wait for the second.
+                page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for(timeout=60_000)
                 assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
                 assert page.locator('[data-testid="stMetric"]').count() >= 8
                 shot(artifacts_dir / "streamlit_app.png")
