@@ -47,7 +47,9 @@ DEFAULT_DATA = ROOT.parent / "shared" / "realdata"
 # <source>_<project>[-<n>][-<view>]: kuhn_<scene>_<shot>; archvizual_project-1113-2 -> project-1113;
 # archvizual_lobby-space-3 -> lobby-space; luisa_living-room-2 -> living-room; jchojna_bedroom-01 ->
 # bedroom; wayfair_ALTH4311-r0 -> ALTH (one product scene).
-GROUP_PATTERN = r"^(houses_\d+|kuhn_[a-z-]+|[a-z]+_[A-Za-z]+(?:-[A-Za-z]+)*(?:-\d+(?=-))?)"
+# Names whose part after the source starts with a digit (a photographer's numbered portfolio:
+# ambient_039, almer_004start, nikitin_1-3) say little about the shoot: the name up to its first '-'.
+GROUP_PATTERN = r"^(houses_\d+|kuhn_[a-z-]+|[a-z]+_[A-Za-z]+(?:-[A-Za-z]+)*(?:-\d+(?=-))?|[a-z]+_\d[^.-]*)"
 from train.evaluate import SOURCE_PATTERN  # noqa: E402
 SOURCES = ("archvizual", "jchojna", "kuhn", "luisa", "wayfair", "houses")
 
