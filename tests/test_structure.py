@@ -89,10 +89,10 @@ def test_site_copies_files_without_the_rest_of_train():
 def test_parser_defaults_are_the_dataclass_defaults():
     """Every option of `python -m train` that is a TrainConfig or RunOptions field has that field's
     default, and no argument at all gives TrainConfig() (resolved) and RunOptions()."""
-    from train.config import RunOptions, TrainConfig, parse_args, parser
+    from train.config import EngineOptions, RunOptions, TrainConfig, parse_args, parser
 
     p = parser()
-    for cls in (TrainConfig, RunOptions):
+    for cls in (TrainConfig, RunOptions, EngineOptions):
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             assert p.get_default(f.name) == default, f.name
@@ -101,7 +101,7 @@ def test_parser_defaults_are_the_dataclass_defaults():
     assert RunOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunOptions)}) == RunOptions()
     # No option of the parser escapes the dataclasses (but --out, --models's former name).
     dests = {a.dest for a in p._actions} - {"help"}
-    assert dests == {f.name for cls in (TrainConfig, RunOptions) for f in dataclasses.fields(cls)}
+    assert dests == {f.name for cls in (TrainConfig, RunOptions, EngineOptions) for f in dataclasses.fields(cls)}
 
 
 def test_the_models_default_is_one_name_in_every_command():

@@ -202,6 +202,20 @@ class RunOptions:
     run_id: str | None = option(None, "name of the run folder (default: time stamp + arch)")
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where the parallel parts of a job run (train/cluster.py): `python -m train` (lite0's features),
+    `python -m train.predict` and `python -m train.features` take the same three options."""
+    cluster: str | None = option(None, "run the pictures' tasks on the Dask cluster whose scheduler is at ADDRESS "
+                                       "(e.g. tcp://scheduler:8786; default: $DASK_SCHEDULER_ADDRESS when set). The "
+                                       "workers must see the pictures at the same paths", metavar="ADDRESS")
+    workers: int | None = option(None, "run them on a local Dask cluster of N worker processes (default, with "
+                                       "neither option: in this process, no engine)", type=int, at_least=1,
+                                 metavar="N")
+    chunk: int = option(512, "pictures per task: a lost worker costs at most this many pictures' work, and a "
+                             "stopped job resumes from the last chunk that landed", type=int, at_least=1)
+
+
 def add_options(parser: argparse.ArgumentParser, cls) -> None:
     """One option per field of the dataclass `cls`, with the field's default and help."""
     for f in dataclasses.fields(cls):
@@ -224,7 +238,17 @@ def parser() -> argparse.ArgumentParser:
     add_options(p, RunOptions)
     p.add_argument("--out", dest="models", type=Path, help=argparse.SUPPRESS)  # --models's former name
     add_options(p, TrainConfig)
+    add_options(p, EngineOptions)
     return p
+
+
+def check_at_least(p: argparse.ArgumentParser, args: argparse.Namespace, *classes) -> None:
+    """The fields' `at_least` bounds, said as the parser's own errors."""
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            least, value = f.metadata.get("at_least"), getattr(args, f.name)
+            if least is not None and value is not None and value < least:
+                p.error(f"--{f.name.replace('_', '-')} must be {'at least 1' if least == 1 else f'{least} or more'}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -232,13 +256,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     resolved, and `.argv` the arguments as given (for the report and --resume)."""
     p = parser()
     args = p.parse_args(argv)
-    for cls in (RunOptions, TrainConfig):
-        for f in dataclasses.fields(cls):
-            least, value = f.metadata.get("at_least"), getattr(args, f.name)
-            if least is not None and value is not None and value < least:
-                p.error(f"--{f.name.replace('_', '-')} must be {'at least 1' if least == 1 else f'{least} or more'}")
+    check_at_least(p, args, RunOptions, TrainConfig, EngineOptions)
     if args.run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", args.run_id):
         p.error(f"--run-id {args.run_id!r}: letters, digits, '.', '_' and '-' only")
+    if (args.cluster or args.workers) and args.arch != "lite0":
+        p.error("--cluster/--workers: only the lite0 recipe's features run on the engine")
     if args.features and args.arch != "lite0":
         p.error("--features: only the lite0 recipe trains on precomputed features")
     args.argv = list(sys.argv[1:] if argv is None else argv)

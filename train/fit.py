@@ -4,6 +4,7 @@ fit (keras_fit.py), then calibrated on the validation pictures (calibrate.py).""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,19 @@ from .predict import predict_files
 from .preprocess import Spec
 from .runs import FEATURES_FILE
 
+FEATURE_CHUNKS = "feature-chunks"  # in a run folder: the engine's landed chunks (features.embed_job)
+
 
 def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | None = None,
-                staging: Path | None = None, init: Path | None = None, given: dict | None = None):
+                staging: Path | None = None, init: Path | None = None, given: dict | None = None,
+                engine=None):
     """Fit config.arch on the items' training split, calibrate it on pictures it was not trained on
     (calibrate.py) and choose its "unsure" level there. -> (model, spec with its unsure level,
     history {metric: [per epoch]} (empty for lite0), stats). What `python -m train` and the
     benchmarks both run. `cache`: see lite0_head.embed. `staging`: the run folder, where lite0 keeps its
     features and the Keras-trained archs their weights after every epoch (reused when resumed). `init`:
-    an earlier run to start from (--init-from)."""
+    an earlier run to start from (--init-from). `engine` (cluster.Engine, lite0): the clean pictures'
+    features are computed there first, as a job landing in the run folder (so --resume keeps its chunks)."""
     if config.arch == "lite0":
         from . import lite0_head
 
@@ -32,10 +37,26 @@ def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | 
             for source in (init, staging):  # an earlier run's features, then this run's own (resume)
                 if source is not None:
                     cache.update(lite0_head.load_cache(source / FEATURES_FILE))
+        engine_stats = None
+        if engine is not None and staging is not None:
+            from .features import embed_job
+
+            wanted = [it for it in items if it.split in ("train", "val")]
+            t0, before = time.time(), len(cache)
+            cache.update(embed_job(wanted, spec, staging / FEATURE_CHUNKS, failures, engine, known=cache))
+            seconds = time.time() - t0
+            engine_stats = {"where": engine.where(), "chunk": engine.chunk, "seconds": round(seconds, 2),
+                            "pictures": len(cache) - before,
+                            "pictures_per_s": round((len(cache) - before) / seconds, 1) if seconds > 0 else None}
         model, stats, (cal_probs, cal_labels) = lite0_head.fit(
             config, spec, items, failures, cache=cache,
             save_cache=(lambda c: lite0_head.save_cache(c, staging / FEATURES_FILE)) if staging else None)
         history = {}
+        if engine_stats:  # the features were the engine's: its time is training time, its rate the rate
+            stats["engine"] = engine_stats
+            stats["seconds"] += engine_stats["seconds"]
+            stats["embed_s"] = round(stats["embed_s"] + engine_stats["seconds"], 2)
+            stats["images_per_s"] = stats["images_per_s"] or engine_stats["pictures_per_s"]
     else:
         from .keras_fit import fit
         from .model import picture_model

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import data as data_lib
-from . import files, report, runs
+from . import cluster, files, report, runs
 from .config import DEFAULT_DATA, make_spec, parse_args
 from .errors import InputError, command
 from .preprocess import SPEC_FILE, Spec, save_spec
@@ -122,8 +122,9 @@ def run_stages(args, run: runs.ActiveRun, inputs: Inputs) -> dict:
     config = args.config
     run.stage = "training"
     failures = data_lib.DecodeFailures()
+    engine = cluster.engine_of(args.cluster, args.workers, args.chunk)
     model, spec, history, fit_stats = train_model(config, inputs.spec, inputs.items, failures, staging=run.folder,
-                                                  init=inputs.init, given=inputs.given)
+                                                  init=inputs.init, given=inputs.given, engine=engine)
     # The trained model is kept before anything else can fail.
     run.stage = "evaluation"
     inference_only(model).save(run.folder / "model.keras")

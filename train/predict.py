@@ -1,6 +1,7 @@
 """Classify pictures with a run, exactly as the run's preprocessing spec says.
 
     python -m train.predict PATH... [--run RUN] [--csv FILE [--resume]] [--shard I/N]
+                            [--workers N | --cluster ADDRESS] [--chunk N]
 
 PATH may be pictures or folders (searched recursively). One row per picture: path, verdict (a class,
 "unsure" when the model is not confident enough, or "too small to judge"), the most likely class, the
@@ -98,6 +99,20 @@ def predict_files(model, spec: Spec, paths, batch_size: int = 128):
     return probs, errors
 
 
+_worker_runs: dict = {}  # on a worker process: run folder -> (spec, model), loaded by its first task
+
+
+def predict_chunk(paths, run_dir: str) -> list[list[str]]:
+    """One task of a prediction job on the engine (train/cluster.py): the CSV rows of these pictures,
+    with the run read from `run_dir` (a path the workers see)."""
+    from . import runs
+
+    if run_dir not in _worker_runs:
+        _worker_runs[run_dir] = runs.load_run_model(Path(run_dir))
+    spec, model = _worker_runs[run_dir]
+    return [row_of(paths[i], p, error, spec) for i, p, error in predict_stream(model, spec, paths, chunk=len(paths))]
+
+
 def in_shard(path, shard: tuple[int, int] | None) -> bool:
     """Stable share `I/N` of a file list: by a hash of the path as given, so N machines given the same
     PATH arguments split the job with no file twice and none left out, whatever the listing order."""
@@ -154,8 +169,8 @@ def expand(paths) -> list[Path]:
 
 @command
 def main(argv=None) -> int:
-    from . import runs
-    from .config import DEFAULT_MODELS
+    from . import cluster, runs
+    from .config import DEFAULT_MODELS, EngineOptions, add_options, check_at_least
 
     parser = argparse.ArgumentParser(prog="python -m train.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", metavar="PATH", help="pictures and/or folders of pictures")
@@ -169,12 +184,23 @@ def main(argv=None) -> int:
                              "run) and classify only the files not in them")
     parser.add_argument("--shard", type=parse_shard, default=None, metavar="I/N",
                         help="classify only the I-th of N stable shares of the files (N machines, same PATHs)")
+    add_options(parser, EngineOptions)
     args = parser.parse_args(argv)
+    check_at_least(parser, args, EngineOptions)
+    engine = cluster.engine_of(args.cluster, args.workers, args.chunk)
     if args.resume and not args.csv:
         parser.error("--resume needs --csv FILE")
 
     run_dir = runs.resolve(args.models, args.run)
-    spec, model = runs.load_run_model(run_dir)
+    if engine is None:
+        spec, model = runs.load_run_model(run_dir)
+    else:  # the workers load the model; here only its spec
+        from .preprocess import SPEC_FILE, load_spec
+
+        try:
+            spec = load_spec(run_dir / SPEC_FILE)
+        except ValueError as e:
+            raise runs.RunError(str(e)) from None
     files = [f for f in expand(args.paths) if in_shard(f, args.shard)]
     if not files:
         raise InputError("no pictures found in " + " ".join(args.paths)
@@ -205,12 +231,24 @@ def main(argv=None) -> int:
         out.flush()
         os.replace(out.name, partial)  # the rows kept, complete, before any new one is added
     counts = {"classified": 0, TOO_SMALL: 0, "unreadable": 0}
+
+    def write(row):
+        writer.writerow(row)
+        counts["classified" if not row[-1] else TOO_SMALL if row[1] == TOO_SMALL else "unreadable"] += 1
+
     try:
-        for index, p, error in predict_stream(model, spec, todo):
-            row = row_of(todo[index], p, error, spec)
-            writer.writerow(row)
-            counts["classified" if not error else TOO_SMALL if row[1] == TOO_SMALL else "unreadable"] += 1
-            out.flush()  # a killed job keeps every row written so far
+        if engine is None:
+            for index, p, error in predict_stream(model, spec, todo):
+                write(row_of(todo[index], p, error, spec))
+                out.flush()  # a killed job keeps every row written so far
+        else:  # rows land a chunk at a time, in the order the chunks finish
+            def land(_, rows):
+                for row in rows:
+                    write(row)
+                out.flush()
+
+            chunks = [[str(f) for f in todo[i:i + engine.chunk]] for i in range(0, len(todo), engine.chunk)]
+            cluster.run_chunks(engine, predict_chunk, chunks, land, str(Path(run_dir).resolve()), label="predict")
     finally:
         if args.csv:
             out.close()
