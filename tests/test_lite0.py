@@ -71,6 +71,36 @@ def test_calibration_balances_two_classes():
     assert min(recall) > 0.7 and np.mean(calibrate.softmax(logits)[labels == 1].argmax(1) == 1) < 0.3
 
 
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_streaming_head_is_the_in_memory_head(num_classes):
+    """lite0_head.fit_streaming over batches minimizes the objective scikit-learn's fit minimizes: its
+    probabilities are the tightly converged in-memory fit's to 1e-4, and within the in-memory fit's own
+    tolerance (its default stopping rule) of what `python -m train` fits."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from train.lite0_head import _fit_lr, affine_logits, fit_streaming
+
+    rng = np.random.default_rng(num_classes)
+    n, d, C = 1200, 24, 0.03
+    y = rng.integers(0, num_classes, n)
+    X = (rng.normal(size=(n, d)) * rng.uniform(0.1, 5, d) + 0.4 * rng.normal(size=(num_classes, d))[y] + 2)
+    X[:, 3] = 1.5  # a constant feature, as StandardScaler leaves it
+    w = rng.uniform(0.5, 1.5, n)
+    w *= n / w.sum()
+    batches = lambda: ((X[i:i + 100].astype(np.float32), y[i:i + 100], w[i:i + 100]) for i in range(0, n, 100))  # noqa: E731
+    kernel, bias, stats = fit_streaming(batches, num_classes, C)
+    assert stats["converged"] and stats["pictures"] == n
+    tight = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=10000, tol=1e-10))
+    tight.fit(X, y, logisticregression__sample_weight=w)
+    p = calibrate.softmax(X @ kernel + bias)
+    kt, bt = affine_logits(tight, num_classes)
+    np.testing.assert_allclose(p, calibrate.softmax(X @ kt + bt), atol=1e-4)
+    k0, b0 = affine_logits(_fit_lr(X, y, w, C, 0), num_classes)
+    assert np.abs(p - calibrate.softmax(X @ k0 + b0)).max() < 0.01
+
+
 def test_unsure_level_meets_the_target_with_most_answers():
     conf = np.linspace(0.5, 1.0, 200)
     right = np.r_[np.arange(100) % 2 == 0, np.ones(100, bool)]  # coin flips below 0.75, then all right

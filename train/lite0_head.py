@@ -141,6 +141,65 @@ def affine_logits(clf, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return kernel, bias
 
 
+def fit_streaming(batches, num_classes: int, C: float, max_iter: int = 2000, tol: float = 1e-7):
+    """The head `_fit_lr` fits (StandardScaler, then L2 logistic regression at C with sample weights),
+    without ever holding the features: `batches()` yields (X [m, D], labels [m], weights [m]) afresh for
+    every pass (e.g. the chunk files of the features job, read from disk), and L-BFGS (scipy) minimizes
+    the same strictly convex objective, C * sum(w * log loss) + |coef|^2 / 2 on standardized features,
+    from its exact gradient summed batch by batch. Memory: one batch and a few [D, C] arrays; time: one
+    pass per iteration. -> (kernel [D, C], bias [C]) as affine_logits gives them, and stats."""
+    from scipy.optimize import minimize
+
+    n, total, square = 0.0, None, None
+    for X, _, _ in batches():  # StandardScaler's mean and (population) scale, in float64
+        X = np.asarray(X, np.float64)
+        total = X.sum(0) if total is None else total + X.sum(0)
+        square = (X * X).sum(0) if square is None else square + (X * X).sum(0)
+        n += len(X)
+    mean = total / n
+    scale = np.sqrt(np.maximum(square / n - mean * mean, 0.0))
+    scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # as StandardScaler: a constant feature stays as it is
+    d = len(mean)
+    k = 1 if num_classes == 2 else num_classes  # two classes: one logit, as scikit-learn fits them
+    passes = [0]
+
+    def objective(theta):
+        W, b = theta[:d * k].reshape(d, k), theta[d * k:]
+        loss, gW, gb = 0.0, np.zeros((d, k)), np.zeros(k)
+        for X, y, w in batches():
+            Z = (np.asarray(X, np.float64) - mean) / scale
+            logits = Z @ W + b
+            y = np.asarray(y, int)
+            if k == 1:
+                z = logits[:, 0]
+                loss += float(np.sum(w * (np.logaddexp(0.0, z) - (y == 1) * z)))
+                r = (w * (1.0 / (1.0 + np.exp(-z)) - (y == 1)))[:, None]
+            else:
+                top = logits.max(1, keepdims=True)
+                e = np.exp(logits - top)
+                loss += float(np.sum(w * (np.log(e.sum(1)) + top[:, 0] - logits[np.arange(len(y)), y])))
+                P = e / e.sum(1, keepdims=True)
+                P[np.arange(len(y)), y] -= 1.0
+                r = w[:, None] * P
+            gW += Z.T @ r
+            gb += r.sum(0)
+        passes[0] += 1
+        value = C * loss + 0.5 * float(np.sum(W * W))
+        return value, np.concatenate([(C * gW + W).ravel(), C * gb])
+
+    result = minimize(objective, np.zeros(d * k + k), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "gtol": tol, "ftol": 0.0})
+    W, b = result.x[:d * k].reshape(d, k), result.x[d * k:]
+    coef = (W / scale[:, None]).T  # [k, D] on raw features, as affine_logits folds the scaler
+    intercept = b - (W * (mean / scale)[:, None]).sum(0)
+    if k == 1:
+        kernel, bias = np.stack([np.zeros(d), coef[0]], axis=1), np.array([0.0, intercept[0]])
+    else:
+        kernel, bias = coef.T, intercept
+    return kernel, bias, {"iterations": int(result.nit), "passes": passes[0], "converged": bool(result.success),
+                          "pictures": int(n)}
+
+
 def cv_folds(labels, groups, seed: int):
     """StratifiedGroupKFold splits (as many folds as the rarest class allows, up to CV_FOLDS), or []."""
     from sklearn.model_selection import StratifiedGroupKFold
