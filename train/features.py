@@ -63,6 +63,12 @@ def iter_chunks(folder: Path):
         yield keys, X, failed
 
 
+def chunk_keys(path: Path) -> list[str]:
+    """The pictures one chunk file holds (their keys)."""
+    with np.load(path) as d:
+        return [str(k) for k in d["keys"]]
+
+
 def read_chunks(folder: Path) -> tuple[dict, dict]:
     """The chunk files of a job folder in memory -> ({key: features [1, D] float32}, {key: (path, error)})."""
     features, failed = {}, {}

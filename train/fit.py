@@ -39,15 +39,17 @@ def train_model(config: TrainConfig, spec: Spec, items, failures, cache: dict | 
                     cache.update(lite0_head.load_cache(source / FEATURES_FILE))
         engine_stats = None
         if engine is not None and staging is not None:
-            from .features import embed_job
+            from . import features
 
             wanted = [it for it in items if it.split in ("train", "val")]
-            t0, before = time.time(), len(cache)
-            cache.update(embed_job(wanted, spec, staging / FEATURE_CHUNKS, failures, engine, known=cache))
+            t0, landed = time.time(), []  # this job's chunks only (a resumed run finds earlier ones)
+            cache.update(features.embed_job(wanted, spec, staging / FEATURE_CHUNKS, failures, engine, known=cache,
+                                            on_landed=landed.append))
             seconds = time.time() - t0
+            embedded = sum(len(features.chunk_keys(f)) for f in landed)
             engine_stats = {"where": engine.where(), "chunk": engine.chunk, "seconds": round(seconds, 2),
-                            "pictures": len(cache) - before,
-                            "pictures_per_s": round((len(cache) - before) / seconds, 1) if seconds > 0 else None}
+                            "pictures": embedded,
+                            "pictures_per_s": round(embedded / seconds, 1) if embedded and seconds > 0 else None}
         model, stats, (cal_probs, cal_labels) = lite0_head.fit(
             config, spec, items, failures, cache=cache,
             save_cache=(lambda c: lite0_head.save_cache(c, staging / FEATURES_FILE)) if staging else None)
