@@ -1,7 +1,7 @@
 """The static page's speed in headless Chromium, per TF.js backend, and what a first visit downloads.
 
-    python -m benchmarks.browser_bench [--run models/current] [--runs 30] [--backends wasm,webgl,cpu]
-                                       [--pictures FOLDER] [--json FILE]
+    python -m benchmarks.browser_bench [--run models/current] [--runs 30]
+                                       [--backends wasm,wasm:1,wasm:2,webgpu,webgl,cpu] [--pictures FOLDER] [--json FILE]
 
 --run is a run folder (its served TF.js bundle, preprocessing.json and metrics.json are used) or a bare
 TF.js bundle folder (model.json + shards; the spec is then assumed, see `site_spec`). The page is the
@@ -9,15 +9,18 @@ real one (static_site/ with vendor/ from `npm run build`), served from a temp co
 driven by Playwright with Debian's /usr/bin/chromium.
 
 Measured, for each backend (a fresh browser profile each, the service worker blocked so it does not
-compete with the page):
+compete with the page; `wasm:N`: the page cross-origin isolated by its service worker, a second visit,
+WASM with N threads; `wasm` alone is a first visit, not isolated, hence one thread; WebGPU runs on
+Chromium's SwiftShader here, `--enable-unsafe-webgpu`):
 - time to first prediction: navigation start -> warm-up prediction done (runtime, model and first
   kernel compilation; local server, so network time is ~0);
 - model ms per picture: median over --runs predictions of one picture after warm-up (a "crops" model
   cuts and votes its grid of crops itself);
 - page ms per picture: median over real pictures put through the page (preprocessing + model, the
   time shown on each card), and decoding ms separately.
-And, on a first visit with the service worker allowed: the bytes downloaded (runtime, model, page),
-plus what the service worker re-requests to cache for offline use.
+And, on a first visit with the service worker allowed: the backend the page chooses by measuring
+(static_site/classifier.js chooseBackend) and how long the choice took; the bytes downloaded (runtime,
+model, page), plus what the service worker re-requests to cache for offline use.
 
 `bench_model(model_dir)` returns the WASM figures as a dict, for other scripts.
 """
@@ -42,8 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "static_site"
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+WEBGPU_ARGS = ["--enable-unsafe-webgpu"]  # Chromium offers WebGPU on SwiftShader here only with this
 SITE_FILES = PAGE_FILES  # the page's own files: the one list, train/publish.py's
-BACKENDS = ("wasm", "webgl", "cpu")
+BACKENDS = ("wasm", "wasm:1", "wasm:2", "webgpu", "webgl", "cpu")  # wasm:N: isolated, N threads
 
 
 class BenchError(RuntimeError):
@@ -140,15 +144,33 @@ def wait_for(page, expression: str, timeout: float = 120):
     raise BenchError(f"timed out waiting for {expression}")
 
 
-def _open(browser, origin: str, backend: str | None, service_workers: str = "block"):
-    context = browser.new_context(service_workers=service_workers)
-    page = context.new_page()
-    page.goto(f"{origin}/" + (f"?backend={backend}" if backend else ""))
-    status = wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status")
+READY_S = 600  # WebGPU on SwiftShader compiles lite0's shaders for about a minute (loaded machine: more)
+
+
+def _ready(page, what: str, context):
+    status = wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading' && renderOrReal.status", READY_S)
     if status != "ready":
         message = page.evaluate("renderOrReal.message") or page.inner_text("#status")
         context.close()
-        raise BenchError(f"page not ready on {backend}: {status}: {message}")
+        raise BenchError(f"page not ready on {what}: {status}: {message}")
+
+
+def _open(browser, origin: str, backend: str | None, service_workers: str = "block"):
+    """The page on `backend` ("wasm:N": WASM with N threads, the page isolated by its service worker:
+    a first visit installs it, the measured one is the reload it controls)."""
+    name, _, threads = (backend or "").partition(":")
+    query = "&".join(q for q in (name and f"backend={name}", threads and f"threads={threads}") if q)
+    context = browser.new_context(service_workers="allow" if threads else service_workers)
+    page = context.new_page()
+    page.goto(f"{origin}/" + (f"?{query}" if query else ""))
+    _ready(page, backend, context)
+    if threads:
+        wait_for(page, "navigator.serviceWorker.controller !== null", timeout=60)
+        page.reload()
+        _ready(page, backend, context)
+        if not page.evaluate("crossOriginIsolated"):
+            context.close()
+            raise BenchError("the service worker did not make the page cross-origin isolated")
     return context, page
 
 
@@ -156,12 +178,13 @@ def measure_backend(browser, origin: str, backend: str, runs: int, pictures: lis
     context, page = _open(browser, origin, backend)
     try:
         got = page.evaluate("renderOrReal.backend")
-        if got != backend:
+        if got != backend.partition(":")[0]:
             raise BenchError(f"asked for {backend}, the page runs {got}")
         first = page.evaluate("renderOrReal.firstPredictionMs")
         model = page.evaluate(f"renderOrReal.timeModel({int(runs)})")
         out = {"backend": backend, "ms_per_picture": model["msPerPicture"], "input_shape": model["shape"],
-               "first_prediction_ms": first}
+               "first_prediction_ms": first, "threads": page.evaluate("renderOrReal.wasmThreads"),
+               "isolated": page.evaluate("crossOriginIsolated")}
         if pictures:
             page.set_input_files("#files", [str(p) for p in pictures])
             page.evaluate("renderOrReal.idle()")
@@ -198,7 +221,9 @@ def first_visit_bytes(browser, origin: str, root: Path | None = None) -> dict:
     context.on("requestfinished", finished)
     page = context.new_page()
     page.goto(origin + "/")
-    wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading'")
+    wait_for(page, "window.renderOrReal && renderOrReal.status !== 'loading'", READY_S)
+    choice = page.evaluate("renderOrReal.backendChoice")
+    chosen_after_ms = page.evaluate("renderOrReal.firstPredictionMs")
     wait_for(page, "navigator.serviceWorker.controller !== null", timeout=60)  # precache done
     time.sleep(0.5)
     context.close()
@@ -210,13 +235,13 @@ def first_visit_bytes(browser, origin: str, root: Path | None = None) -> dict:
             if local.is_file():
                 gzipped[kind] = gzipped.get(kind, 0) + len(gzip.compress(local.read_bytes(), 9))
     return {**sizes, "first_visit": sizes["runtime"] + sizes["model"] + sizes["page"], "files": files,
-            "gzip": gzipped}
+            "gzip": gzipped, "choice": choice, "chosen_after_ms": chosen_after_ms}
 
 
 def _launch(p):
     if not CHROMIUM.is_file():
         raise BenchError(f"{CHROMIUM} not installed (bash setup.sh --test)")
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS + WEBGPU_ARGS)
 
 
 def sample_pictures(model_dir: Path, n: int, folder: Path | None = None) -> list[Path]:
@@ -296,16 +321,25 @@ def bench_model(model_dir, runs: int = 30, backend: str = "wasm", browser=None, 
 def print_table(result: dict) -> None:
     f = lambda v, d=1: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     print(f"model: {result['model']} (spec: {result['spec']})")
-    print("\n| backend | first prediction (ms from navigation) | model ms/picture | model input | "
+    print("\n| backend | threads | first prediction (ms from navigation) | model ms/picture | model input | "
           "page ms/picture (preprocess + model) | decode ms/picture |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in result["backends"]:
-        print(f"| {r['backend']} | {f(r['first_prediction_ms'], 0)} | {f(r['ms_per_picture'], 2)} | "
+        threads = "–" if r.get("threads") is None else f"{r['threads']}{' (isolated)' if r.get('isolated') else ''}"
+        print(f"| {r['backend']} | {threads} | {f(r['first_prediction_ms'], 0)} | {f(r['ms_per_picture'], 2)} | "
               f"{'x'.join(map(str, r['input_shape'][1:3]))} | {f(r.get('page_ms_per_picture'), 2)} | "
               f"{f(r.get('decode_ms_per_picture'), 2)} |")
     for backend, e in result["errors"].items():
-        print(f"| {backend} | failed: {e} | | | | |")
+        print(f"| {backend} | | failed: {e} | | | | |")
     b = result["bytes"]
+    if b and b.get("choice"):
+        c = b["choice"]
+        tried = "; ".join(f"{t['backend']} " + (f"failed: {t['error']}" if t["error"] else
+                          f"{f(t['ms'])} ms, self-check {'passed' if not t['check'] or t['check']['passed'] else 'failed'}"
+                          + (f" ({t['check']['maxDiff']:.2g} off, allowed {t['check']['tolerance']:.2g})" if t["check"] else ""))
+                          for t in c["tried"])
+        print(f"\nfirst visit: the page measured and chose {c['backend']} ({tried}); ready "
+              f"{f(b['chosen_after_ms'], 0)} ms after navigation")
     if b:
         kb = lambda n: f"{n / 1024:,.0f} KB"  # noqa: E731
         print(f"\nfirst visit downloads {kb(b['first_visit'])}: runtime {kb(b['runtime'])}, model {kb(b['model'])}, "
@@ -320,7 +354,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.browser_bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=Path, default=Path("models/current"), help="run folder or TF.js bundle folder")
     p.add_argument("--runs", type=int, default=30, help="timed predictions per backend (median reported)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated, from wasm,webgl,cpu")
+    p.add_argument("--backends", default=",".join(BACKENDS),
+                   help="comma-separated, from wasm, wasm:N (isolated, N threads), webgpu, webgl, cpu")
     p.add_argument("--pictures", type=Path, default=None, help="folder of pictures for the page timing")
     p.add_argument("--n-pictures", type=int, default=12, help="pictures put through the page per backend")
     p.add_argument("--json", type=Path, default=None, help="also write the results to this file")

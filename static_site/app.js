@@ -2,7 +2,7 @@
 // given (inputs.js) classified one at a time into a record (results.js), a card (cards.js, the first
 // CARD_LIMIT) and a table row (table.js); corrections go through the adapter (learn.js). All the page's
 // state is the one `page` object made by start(); nothing happens on import (index.js calls start).
-import { BACKENDS, BrokenModel, Classifier, NoModel, loadRunInfo, modelVersion, startBackend } from "./classifier.js";
+import { BrokenModel, NoModel, chooseBackend, loadRunInfo, modelVersion, wasmThreads } from "./classifier.js";
 import { cancelPendingCards, drawThumb, newCard, showError, showEye, showResult, showTooSmall } from "./cards.js";
 import { wireInputs } from "./inputs.js";
 import { Adapter } from "./learn.js";
@@ -19,7 +19,7 @@ const CARD_LIMIT = 60;
 function createPage() {
   return {
     status: "loading", message: "", backend: null, spec: null, metrics: null, classifier: null,
-    firstPredictionMs: null, backendErrors: [], adapter: null,
+    firstPredictionMs: null, backendChoice: null, adapter: null,
     results: [], skippedFiles: 0,
     cards: new Map(), // record index -> its card (the first CARD_LIMIT pictures)
     outputs: new Map(), // record index -> {probs, features} of the model (for learning; kept out of results)
@@ -226,6 +226,33 @@ function showLearning(page) {
 
 // ------------------------------------------------------------------ start-up
 
+const millis = (ms) => `${Math.round(ms)} ms`;
+
+/** The header's tooltip: how the backend was chosen. */
+function describeChoice(choice) {
+  const how = { asked: "asked for in the address", remembered: "chosen on an earlier visit",
+    measured: "the fastest measured here" }[choice.how];
+  const rows = choice.tried.map((r) => `${r.backend} ${r.error ? `failed (${r.error})`
+    : `${r.ms === null ? "" : `${millis(r.ms)}, `}self-check ${r.check ? (r.check.passed ? "passed" : "failed") : "absent"}`}`);
+  return `${how}: ${rows.join("; ")}`;
+}
+
+/** One line when a backend failed the self-check: which, by how much, and what the page does instead. */
+function showSelfCheck(choice) {
+  const failed = choice.tried.filter((r) => r.check && !r.check.passed);
+  const line = $("self-check");
+  line.hidden = !failed.length;
+  if (!failed.length) return;
+  const off = failed.map((r) => `${r.backend.toUpperCase()} was ${r.check.maxDiff.toFixed(3)} off`).join(", ");
+  const tolerance = failed[0].check.tolerance.toFixed(3);
+  const chosen = choice.tried.find((r) => r.backend === choice.backend);
+  line.textContent = chosen.check && !chosen.check.passed
+    ? `Self-check: no backend of this device gives the trained model's answers (${off}; allowed ${tolerance}): ` +
+      `the answers on ${choice.backend.toUpperCase()} may differ from it.`
+    : `Self-check: ${off} the trained model's answers (allowed ${tolerance}), so this page runs on ` +
+      `${choice.backend.toUpperCase()}.`;
+}
+
 function registerServiceWorker() {
   // Caches the page, runtime and model so the page works offline after the first visit (sw.js).
   if ("serviceWorker" in navigator && window.isSecureContext) {
@@ -261,28 +288,26 @@ async function loadModel(page) {
 
   const broken = (message) => setStatus(page, "broken", "", { html: [`The model could not run: ${message}. ` +
     "Train a new one with ", code("python -m train"), ", then reload."] });
-  const wanted = new URLSearchParams(location.search).get("backend"); // ?backend=webgl (benchmarks)
-  let candidates = wanted ? [wanted] : BACKENDS;
-  while (!page.classifier) {
-    try {
-      setStatus(page, "loading", "Starting TensorFlow.js…");
-      page.backend = await startBackend(candidates);
-      $("info-backend").textContent = page.backend.toUpperCase();
-      setStatus(page, "loading", `Loading the model on ${page.backend.toUpperCase()}…`);
-      page.classifier = await Classifier.load(info, page.backend);
-      page.firstPredictionMs = performance.now(); // the warm-up prediction is done
-    } catch (e) {
-      console.warn(e);
-      if (e instanceof BrokenModel || !page.backend) return broken(e.message);
-      // The backend started but cannot run this model: fall back to the next one.
-      page.backendErrors.push(`${page.backend}: ${e.message}`);
-      candidates = candidates.slice(candidates.indexOf(page.backend) + 1);
-      if (!candidates.length) return broken(page.backendErrors.join("; "));
-      page.backend = null;
-    }
+  const query = new URLSearchParams(location.search);
+  // ?backend=webgl, ?threads=1 (benchmarks): that backend only, that many WASM threads.
+  const wanted = query.get("backend");
+  const threads = Number(query.get("threads")) || null;
+  try {
+    setStatus(page, "loading", "Starting TensorFlow.js…");
+    const choice = await chooseBackend(info, {
+      key: `${modelVersion(metrics) || "unversioned"}|${tf.version_core}`, wanted, threads,
+      onTry: (name) => setStatus(page, "loading", `Loading the model on ${name.toUpperCase()}…`),
+    });
+    Object.assign(page, { classifier: choice.classifier, backend: choice.backend, backendChoice: choice });
+    page.firstPredictionMs = performance.now(); // the warm-up prediction (and the choice) is done
+  } catch (e) {
+    console.warn(e);
+    return broken(e.message);
   }
-  $("info-backend").textContent = page.backend.toUpperCase();
-  $("info-backend").title = `TF.js ${tf.version_core}; preference ${BACKENDS.join(" > ")}`;
+  const threadsUsed = page.backend === "wasm" ? wasmThreads() : null;
+  $("info-backend").textContent = page.backend.toUpperCase() + (threadsUsed > 1 ? ` · ${threadsUsed} threads` : "");
+  $("info-backend").title = `TF.js ${tf.version_core}; ${describeChoice(page.backendChoice)}`;
+  showSelfCheck(page.backendChoice);
   if (page.classifier.hasFeatures) {
     page.adapter = await Adapter.open(modelVersion(metrics) || "unversioned", spec.class_names.length);
     showLearning(page);

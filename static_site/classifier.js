@@ -1,9 +1,18 @@
-// The model side of the page: pick a TF.js backend, load the run's files from model/, classify.
+// The model side of the page: choose a TF.js backend, load the run's files from model/, classify.
 // Everything about the model (classes, input size, view, grid) is read from model/*.json.
+//
+// The backend is chosen by measurement on this device: on a first visit each available backend loads
+// the model, answers the self-check (model/probes.json: generated pictures and what model.keras gave for
+// them) and times a prediction; the fastest that passes is kept and remembered (localStorage, per model
+// and runtime), so later visits start it directly, still checked. Backends differ (WebGL's half floats,
+// a driver's bug): one whose answers are off model.keras by more than the bundle's tolerance is dropped.
 import { canvasReader, checkSpec, decide, decode, modelEyeSquare, modelInputFrom, tooSmall } from "./preprocess.js";
 
 const tf = () => globalThis.tf;
-export const BACKENDS = ["wasm", "webgl", "cpu"]; // preference order: WASM is fastest here
+export const BACKENDS = ["wasm", "webgpu", "webgl", "cpu"]; // tried in this order; CPU only when no other passes
+const MEASURE_BUDGET_MS = 8000; // a first visit starts no further backend once measuring took this long
+const TIMED_RUNS = 3; // predictions timed per backend on a first visit (median)
+const CHOICE_KEY = "render-or-real:backend"; // localStorage: the measured choice
 const MODEL_DIR = "model/";
 
 export class NoModel extends Error {} // model/ absent: nothing trained yet
@@ -61,14 +70,48 @@ export async function loadRunInfo() {
   return { spec, metrics, modelUrl, cacheMode: version ? "default" : "reload" };
 }
 
-/** Point the WASM backend at vendor/ (this origin only; the CSP forbids anything else). */
-function configureWasm() {
+/** Point the WASM backend at vendor/ (this origin only; the CSP forbids anything else). Where the page
+ *  is cross-origin isolated (sw.js adds COOP/COEP), TF.js takes its threaded build; `threads` (null: one
+ *  per core) sets how many. */
+function configureWasm(threads) {
   if (tf().wasm && tf().wasm.setWasmPaths) {
     tf().wasm.setWasmPaths(new URL("vendor/", document.baseURI).href);
+    if (threads) tf().wasm.setThreadsCount(threads);
   }
 }
 
-let runtimeInfo = null;
+/** Threads the WASM backend runs with (1 without cross-origin isolation), or null before it started. */
+export function wasmThreads() {
+  try {
+    return tf().wasm.getThreadsCount();
+  } catch {
+    return null;
+  }
+}
+
+const SOFTWARE_GPU = /swiftshader|llvmpipe|softpipe|software|basic render/i;
+
+/** What this device has for a backend, asked before its scripts are fetched: "none", "software" (a GPU
+ *  emulated on the processor, e.g. SwiftShader: slower than WASM, and its shaders take a minute to
+ *  compile for lite0, measured) or "yes". */
+async function hardware(name) {
+  if (name === "webgpu") {
+    const adapter = navigator.gpu && (await navigator.gpu.requestAdapter().catch(() => null));
+    if (!adapter) return "none";
+    const info = adapter.info || {};
+    return info.isFallbackAdapter || adapter.isFallbackAdapter || SOFTWARE_GPU.test(`${info.architecture} ${info.description}`)
+      ? "software" : "yes";
+  }
+  if (name === "webgl") {
+    const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+    if (!gl) return "none";
+    const debug = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = debug ? gl.getParameter(debug.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+    gl.getExtension("WEBGL_lose_context")?.loseContext(); // browsers allow only a few contexts at once
+    return SOFTWARE_GPU.test(renderer) ? "software" : "yes";
+  }
+  return "yes";
+}
 
 /** Add the scripts of a backend the page does not load up front (vendor/runtime.json "lazy"). */
 async function loadBackendScripts(name) {
@@ -85,24 +128,101 @@ async function loadBackendScripts(name) {
   }
 }
 
-/** Switch to the first backend of `order` that starts (fetching its scripts first when the page
- *  does not carry them); returns its name or throws. */
-export async function startBackend(order) {
-  configureWasm();
-  const failed = [];
-  for (const name of order) {
-    try {
-      await loadBackendScripts(name);
-      if (tf().findBackendFactory(name) && (await tf().setBackend(name))) {
-        await tf().ready();
-        return name;
-      }
-    } catch (e) {
-      console.warn(`backend ${name} failed`, e);
-    }
-    failed.push(name);
+/** Switch to backend `name` (fetching its scripts first when the page does not carry them); throws
+ *  when it cannot start here. */
+async function startBackend(name) {
+  await loadBackendScripts(name);
+  if (!tf().findBackendFactory(name) || !(await tf().setBackend(name))) throw new Error("did not start");
+  await tf().ready();
+}
+
+/** model/probes.json (train/export.py write_probes), or null for a run made before it existed. */
+export async function loadProbes() {
+  const probes = await fetchJSON("probes.json", { required: false });
+  if (probes && !(Array.isArray(probes.probes) && typeof probes.tolerance === "number")) {
+    throw new BrokenModel(`${MODEL_DIR}probes.json has no probes or no tolerance`);
   }
-  throw new Error(`no TF.js backend could start (tried ${failed.join(", ")})`);
+  return probes;
+}
+
+function remembered(key) {
+  try {
+    const choice = JSON.parse(localStorage.getItem(CHOICE_KEY));
+    return choice && choice.key === key && BACKENDS.includes(choice.backend) ? choice.backend : null;
+  } catch {
+    return null; // storage off (a private window) or unreadable: measure again
+  }
+}
+
+function remember(key, backend, tried) {
+  try {
+    localStorage.setItem(CHOICE_KEY, JSON.stringify({ key, backend, tried, at: new Date().toISOString() }));
+  } catch {
+    // storage off: the next visit measures again
+  }
+}
+
+/** One backend tried: started, the model loaded and warmed up, the self-check, a timing. -> {backend,
+ *  classifier (null when it failed), ms, check: {maxDiff, tolerance, passed} or null, error}. A model that
+ *  cannot load on any backend (BrokenModel) is thrown. */
+async function tryBackend(name, info, probes, { timed, software }) {
+  const row = { backend: name, classifier: null, ms: null, check: null, error: null };
+  const has = await hardware(name);
+  if (has === "none" || (has === "software" && !software)) {
+    row.error = has === "none" ? "not available on this device" : "a software GPU here: not measured";
+    return row;
+  }
+  try {
+    await startBackend(name);
+    const c = await Classifier.load(info, name);
+    try {
+      row.check = probes ? await c.selfCheck(probes) : null;
+      if (timed) row.ms = (await c.timeModel(TIMED_RUNS, 1)).msPerPicture;
+    } catch (e) {
+      c.dispose();
+      throw e;
+    }
+    row.classifier = c;
+  } catch (e) {
+    if (e instanceof BrokenModel) throw e;
+    console.warn(`backend ${name} failed`, e);
+    row.error = e.message || String(e);
+  }
+  return row;
+}
+
+const passes = (row) => row.classifier && (!row.check || row.check.passed);
+
+/** The backend the page runs and its classifier: `wanted` alone when given (?backend=, benchmarks); else
+ *  the one remembered for `key` (model and runtime) if it still passes the self-check; else each
+ *  backend measured (BACKENDS order, within MEASURE_BUDGET_MS; software GPUs and CPU only when none
+ *  passed) and the fastest that passes kept and remembered. When none passes, the closest runs and `check` says so.
+ *  -> {classifier, backend, how: "asked" | "remembered" | "measured", tried: [{backend, ms, check, error}]}.
+ *  `onTry(name)` is told each backend as it is tried. Throws BrokenModel, or Error when none can run. */
+export async function chooseBackend(info, { key, wanted = null, threads = null, onTry = () => {} }) {
+  configureWasm(threads);
+  const probes = await loadProbes();
+  const before = wanted ? null : remembered(key);
+  const how = wanted ? "asked" : before ? "remembered" : "measured";
+  const order = wanted ? [wanted] : before ? [before, ...BACKENDS.filter((b) => b !== before)] : BACKENDS;
+  const rows = [];
+  const t0 = performance.now();
+  for (const name of order) {
+    const passed = rows.some(passes);
+    if (passed && (how !== "measured" || name === "cpu" || performance.now() - t0 > MEASURE_BUDGET_MS)) break;
+    onTry(name);
+    // A software GPU is measured only while no backend passed (correct answers first), or when asked.
+    const row = await tryBackend(name, info, probes, { timed: how === "measured", software: !passed || how === "asked" });
+    rows.push(row);
+  }
+  const ran = rows.filter((r) => r.classifier);
+  if (!ran.length) throw new Error(`no TF.js backend could run the model (${rows.map((r) => `${r.backend}: ${r.error}`).join("; ")})`);
+  const pool = ran.some(passes) ? ran.filter(passes) : ran;
+  const best = how === "measured" ? pool.reduce((a, b) => (b.ms < a.ms ? b : a)) : pool[0];
+  for (const r of ran) if (r !== best) r.classifier.dispose();
+  await tf().setBackend(best.backend);
+  if (how !== "asked" && passes(best)) remember(key, best.backend, rows.map(({ classifier, ...r }) => r));
+  return { classifier: best.classifier, backend: best.backend, how, tried: rows.map(({ classifier, ...r }) => r) };
 }
 
 export class Classifier {
@@ -175,6 +295,26 @@ export class Classifier {
     return c;
   }
 
+  dispose() {
+    this.model.dispose();
+  }
+
+  /** The self-check: the probes (model/probes.json) through the model on this backend against what
+   *  model.keras gave. -> {maxDiff, tolerance, passed} (a NaN answer fails). */
+  async selfCheck(probes) {
+    let maxDiff = 0;
+    for (const probe of probes.probes) {
+      const pixels = Float32Array.from(atob(probe.pixels), (c) => c.charCodeAt(0));
+      const out = tf().tidy(() => this.run(tf().tensor4d(pixels, probe.shape)).probs);
+      const got = await out.data();
+      out.dispose();
+      probe.probabilities.forEach((p, i) => {
+        maxDiff = Math.max(maxDiff, Math.abs(got[i] - p)); // NaN stays NaN, and fails
+      });
+    }
+    return { maxDiff, tolerance: probes.tolerance, passed: maxDiff <= probes.tolerance };
+  }
+
   async warmUp() {
     const out = tf().tidy(() => this.run(tf().zeros(inputShape(this.spec))).probs);
     const probs = await out.data();
@@ -217,19 +357,19 @@ export class Classifier {
     return { probs: p, features: f, top, verdict, eye, canvas, width, height, decodeMs: t1 - t0, predictMs: t2 - t1 };
   }
 
-  /** Model time alone: median ms per picture over `runs` predictions. */
-  async timeModel(runs = 20) {
+  /** Model time alone: median ms per picture over `runs` predictions after `warm` more. */
+  async timeModel(runs = 20, warm = 2) {
     const shape = inputShape(this.spec);
     const noise = Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => Math.random() * 255);
     const x = tf().tensor4d(noise, shape);
     const times = [];
     try {
-      for (let i = 0; i < runs + 2; i++) {
+      for (let i = 0; i < runs + warm; i++) {
         const t0 = performance.now();
         const out = tf().tidy(() => this.run(x).probs);
         await out.data();
         out.dispose();
-        if (i >= 2) times.push(performance.now() - t0); // the first two are extra warm-up
+        if (i >= warm) times.push(performance.now() - t0);
       }
     } finally {
       x.dispose();

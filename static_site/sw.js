@@ -5,6 +5,10 @@
 // refreshed; when it does not (offline, server gone), the last copy is served. Only this origin's
 // GET requests are touched; nothing else is ever fetched. Entries are keyed by path (no query), so
 // ?backend=... and the model's ?v=<run> share one copy.
+//
+// Every response it gives carries COOP/COEP (same-origin, require-corp): pages it controls (every visit
+// after the first) are cross-origin isolated, which lets TF.js run its threaded WASM build. A static host
+// cannot send these headers itself; the site loads nothing from other origins, so nothing breaks.
 const CACHE = "render-or-real-v1";
 // The page's own files are listed once, in files.json (train.site publishes the same list).
 const PAGE_LIST = "files.json";
@@ -15,6 +19,17 @@ const NETWORK_TIMEOUT_MS = 8000; // a server that accepts but never answers coun
 const SIMD = WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10,
   9, 1, 7, 0, 65, 0, 253, 15, 26, 11]));
 const needed = (file) => !file.endsWith(".wasm") || file.includes("-simd") === SIMD;
+
+const ISOLATION = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+
+/** The same response with the isolation headers (an opaque one cannot be read, and is left alone). */
+function isolated(response) {
+  if (!response || response.type === "opaque" || response.type === "opaqueredirect") return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
+  const empty = [101, 204, 205, 304].includes(response.status);
+  return new Response(empty ? null : response.body, { status: response.status, statusText: response.statusText, headers });
+}
 
 const keyOf = (url) => {
   const u = new URL(url, self.location.href);
@@ -40,13 +55,15 @@ async function precache() {
     return r && r.json().catch(() => null);
   };
   const [runtime, metrics] = await Promise.all([json("vendor/runtime.json"), json("model/metrics.json", "reload"),
-    optional("model/preprocessing.json", "reload")]);
+    optional("model/preprocessing.json", "reload"), optional("model/probes.json", "reload")]);
   // The same versioned model URL as classifier.js (modelVersion): "run_id@created".
   const version = metrics && metrics.run_id ? `?v=${encodeURIComponent(`${metrics.run_id}@${metrics.created}`)}` : "";
   const model = await json(`model/model.json${version}`, version ? "default" : "reload");
   await Promise.all([
-    // The runtime every visit runs (WASM); a fallback backend is cached when a visit fetches it.
-    ...(runtime ? (runtime.page || runtime.files).filter(needed).map((f) => optional(`vendor/${f}`)) : []),
+    // The runtime every visit runs (WASM, and its threaded build for the isolated visits to come); another
+    // backend is cached when a visit fetches it.
+    ...(runtime ? [...(runtime.page || runtime.files), ...(runtime.isolated || [])].filter(needed)
+      .map((f) => optional(`vendor/${f}`)) : []),
     ...(model ? model.weightsManifest.flatMap((g) => g.paths).map(
       (p) => optional(`model/${p}${version}`, version ? "default" : "reload")) : []),
   ]); // no model deployed yet (or no runtime built): the page explains that when it loads
@@ -75,10 +92,10 @@ async function networkFirst(request) {
     const response = await fetch(request, { signal: controller.signal, cache: mode })
       .finally(() => clearTimeout(timer));
     if (response.ok && response.type === "basic") await cache.put(key, response.clone());
-    return response;
+    return isolated(response);
   } catch (e) {
     const cached = (await cache.match(key)) || (request.mode === "navigate" && (await cache.match(keyOf("./"))));
-    if (cached) return cached;
+    if (cached) return isolated(cached);
     throw e;
   }
 }

@@ -9,6 +9,9 @@ export function installHook(page, { correct, forget }) {
     get status() { return page.status; },
     get message() { return page.message; },
     get backend() { return page.backend; },
+    // How the backend was chosen: {backend, how, tried: [{backend, ms, check, error}]}.
+    get backendChoice() { return page.backendChoice && structuredClone({ ...page.backendChoice, classifier: undefined }); },
+    get wasmThreads() { return page.backend === "wasm" ? tf.wasm.getThreadsCount() : null; },
     get spec() { return page.spec && structuredClone(page.spec); },
     get firstPredictionMs() { return page.firstPredictionMs; },
     results: () => structuredClone(page.results),

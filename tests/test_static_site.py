@@ -330,7 +330,7 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
     visit = Visit(browser, server.origin)
     try:
         assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
-        assert visit.js("renderOrReal.backend") == "wasm"  # preferred, and available in Chromium
+        assert visit.js("renderOrReal.backend") == "wasm"  # the fastest here (measured at start)
         spec, expected, py_errors = python_answers(run_dir, pictures)
         assert visit.js("renderOrReal.spec")["class_names"] == list(spec.class_names)
         got = visit.classify(list(pictures.values()))
@@ -376,35 +376,123 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
         server.stop()
 
 
+def lazy_fetched(visit, runtime) -> set[str]:
+    """The backends whose scripts (vendor/runtime.json "lazy") the visit fetched."""
+    return {name for name, files in runtime["lazy"].items()
+            if any(u.split("?")[0].endswith("/vendor/" + f) for f in files for u in visit.requests)}
+
+
 @needs_browser
-def test_fallback_backends_load_only_when_wanted(browser, tmp_path, tiny_models, tiny_site_model, pictures):
-    """A first visit runs on WASM and fetches neither the WebGL nor the CPU backend's script, even
-    counting the service worker's precache; asked for one (?backend=cpu, as when WASM fails), the page
-    fetches it and gives the same answers."""
+def test_backend_is_measured_once_then_remembered(browser, tmp_path, tiny_site_model, pictures):
+    """A first visit measures the backends this Chromium offers: WASM passes its self-check and is timed;
+    WebGPU has no adapter here without a flag, and WebGL runs on SwiftShader, a software GPU, which is
+    not measured while a backend passes (CPU neither). The reload starts the remembered choice directly.
+    Only tried backends' scripts are fetched; asked for one (?backend=cpu), the page fetches it and gives
+    the same answers."""
     runtime = json.loads((SITE / "vendor" / "runtime.json").read_text())
     fallbacks = [f for files in runtime["lazy"].values() for f in files]
-    assert set(runtime["lazy"]) == {"webgl", "cpu"} and not set(fallbacks) & set(runtime["page"])
+    assert set(runtime["lazy"]) == {"webgpu", "webgl", "cpu"} and not set(fallbacks) & set(runtime["page"])
     server = Server(make_site(tmp_path / "site", tiny_site_model))
     picks = [pictures[n] for n in sorted(set(pictures) - BAD_FILES)[:3]]
     answers = {}
     try:
-        for query, backend in (("", "wasm"), ("?backend=cpu", "cpu")):
-            visit = Visit(browser, server.origin, query, service_workers="allow")
-            try:
-                assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
-                assert visit.js("renderOrReal.backend") == backend
-                answers[backend] = visit.classify(picks)
-                if backend == "wasm":
-                    visit.wait("navigator.serviceWorker.controller !== null", timeout=60)  # precache done
-                fetched = {f for f in fallbacks if any(u.split("?")[0].endswith("/vendor/" + f) for u in visit.requests)}
-                assert fetched == (set() if backend == "wasm" else set(runtime["lazy"]["cpu"]))
-                assert visit.errors == [] and visit.js("window.__csp") == []
-            finally:
-                visit.close()
+        visit = Visit(browser, server.origin, service_workers="allow")
+        try:
+            assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+            choice = visit.js("renderOrReal.backendChoice")
+            tried = {r["backend"]: r for r in choice["tried"]}
+            assert choice["how"] == "measured" and list(tried) == ["wasm", "webgpu", "webgl"], choice
+            assert tried["webgpu"]["error"] == "not available on this device", choice
+            assert tried["webgl"]["error"] == "a software GPU here: not measured", choice
+            assert tried["wasm"]["check"]["passed"] and tried["wasm"]["ms"] > 0, choice
+            fastest = "wasm"
+            assert visit.js("renderOrReal.backend") == choice["backend"] == fastest
+            assert lazy_fetched(visit, runtime) == set()
+            assert visit.page.is_hidden("#self-check")
+            answers["measured"] = visit.classify(picks)
+            visit.page.reload()
+            assert visit.wait_started() == "ready"
+            again = visit.js("renderOrReal.backendChoice")
+            assert again["how"] == "remembered" and [r["backend"] for r in again["tried"]] == [fastest], again
+            assert again["tried"][0]["check"]["passed"] and visit.errors == [] and visit.js("window.__csp") == []
+        finally:
+            visit.close()
+        visit = Visit(browser, server.origin, "?backend=cpu")
+        try:
+            assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+            assert visit.js("renderOrReal.backend") == "cpu" and visit.js("renderOrReal.backendChoice")["how"] == "asked"
+            assert lazy_fetched(visit, runtime) == {"cpu"}
+            answers["cpu"] = visit.classify(picks)
+        finally:
+            visit.close()
     finally:
         server.stop()
-    for name, r in answers["wasm"].items():
+    for name, r in answers["measured"].items():
         np.testing.assert_allclose(r["probs"], answers["cpu"][name]["probs"], atol=1e-4, err_msg=name)
+
+
+@needs_browser
+def test_self_check_drops_a_backend_whose_answers_differ(browser, tmp_path, tiny_site_model, pictures):
+    """probes.json's expected probabilities tampered (moved by 0.5): WASM fails its self-check and the
+    page goes on to the next backend (WebGPU absent here; WebGL, on a software GPU, tried now that none
+    passed), down to CPU; none passes, so it runs on the fastest and says so in one line. The choice is
+    not remembered: the next visit checks again."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_site_model, model)
+    probes = json.loads((model / "probes.json").read_text())
+    for probe in probes["probes"]:
+        probe["probabilities"] = [(p + 0.5) % 1 for p in probe["probabilities"]]
+    (model / "probes.json").write_text(json.dumps(probes))
+    server = Server(make_site(tmp_path / "site", model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        choice = visit.js("renderOrReal.backendChoice")
+        checked = [r for r in choice["tried"] if r["check"]]
+        assert [r["backend"] for r in checked] == ["wasm", "webgl", "cpu"], choice
+        assert all(not r["check"]["passed"] and abs(r["check"]["maxDiff"] - 0.5) < 0.01 for r in checked), choice
+        assert choice["backend"] == min(checked, key=lambda r: r["ms"])["backend"]
+        line = visit.page.inner_text("#self-check")
+        assert visit.page.is_visible("#self-check") and "\n" not in line.strip(), line
+        assert line.startswith("Self-check: no backend") and "WASM was 0.5" in line and "CPU was 0.5" in line, line
+        assert visit.classify(picks_of(pictures, 1))  # it still answers
+        visit.page.reload()
+        assert visit.wait_started() == "ready" and visit.js("renderOrReal.backendChoice")["how"] == "measured"
+        assert visit.foreign_requests() == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+def picks_of(pictures, n):
+    return [pictures[name] for name in sorted(set(pictures) - BAD_FILES)[:n]]
+
+
+@needs_browser
+def test_service_worker_isolates_the_page_for_wasm_threads(browser, tmp_path, tiny_site_model, pictures):
+    """A static host sends no COOP/COEP; the page's service worker adds them to every response, so from the
+    visit after the first the page is cross-origin isolated and WASM runs its threaded build (here 2
+    threads, ?threads=2) with the same answers as the first, single-threaded visit. Nothing off the origin."""
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    picks = picks_of(pictures, 3)
+    visit = Visit(browser, server.origin, "?backend=wasm&threads=2", service_workers="allow")
+    try:
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        assert visit.js("crossOriginIsolated") is False and visit.js("renderOrReal.wasmThreads") == 1
+        single = visit.classify(picks)
+        visit.wait("navigator.serviceWorker.controller !== null")
+        visit.page.reload()
+        assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        assert visit.js("crossOriginIsolated") is True and visit.js("renderOrReal.wasmThreads") == 2
+        assert "2 threads" in visit.page.inner_text("#info-backend")
+        threaded = visit.classify(picks)
+        for name, r in threaded.items():
+            np.testing.assert_allclose(r["probs"], single[name]["probs"], atol=1e-4, err_msg=name)
+        assert any(u.endswith("/vendor/tfjs-backend-wasm-threaded-simd.wasm") for u in visit.requests)
+        assert visit.foreign_requests() == [] and visit.errors == [] and visit.js("window.__csp") == []
+    finally:
+        visit.close()
+        server.stop()
 
 
 @needs_browser

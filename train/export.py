@@ -1,7 +1,11 @@
-"""Keras model -> TF.js graph model; and `python -m train.export RUN`, which (re)does a run's export.
+"""Keras model -> TF.js graph model and LiteRT (TFLite) file; and `python -m train.export RUN`, which
+(re)does a run's export.
 
 TF.js 4.22 cannot load the layers-model JSON written for Keras 3 models, so the route is: SavedModel
 (`model.export`) then the tensorflowjs SavedModel converter; the page loads it with tf.loadGraphModel.
+Every TF.js bundle carries probes.json: a few generated pictures and model.keras's probabilities for
+them, which the page checks its backend against on the visitor's device (static_site/classifier.js).
+model.tflite is model.keras for phones and edge devices (TFLite's built-in operations only).
 
     python -m train.export RUN [--models DIR] [--force]
 
@@ -26,8 +30,10 @@ from .errors import command, one_line
 from .files import folder_bytes
 
 # What TensorFlow's C++ side (grappler, while converting) writes straight to file descriptor 2 whatever
-# TF_CPP_MIN_LOG_LEVEL says: absl INFO lines ("I0000 00:00:... Starting new session") and their preamble.
-NATIVE_INFO = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog)")
+# TF_CPP_MIN_LOG_LEVEL says: absl INFO lines ("I0000 00:00:... Starting new session") and their preamble,
+# and the TFLite converter's two warnings about settings Keras passes that it ignores.
+NATIVE_INFO = re.compile(r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog"
+                         r"|W\d{4} .*Ignored (output_format|drop_control_dependency)\.)")
 
 
 @contextlib.contextmanager
@@ -98,6 +104,88 @@ def export_tfjs(model, out_dir: Path, quantize: str = "float32") -> Path:
     return out_dir
 
 
+LITERT_FILE = "model.tflite"
+
+
+def export_litert(model, path: Path) -> Path:
+    """model.keras as a LiteRT flatbuffer at `path` (written beside, then renamed), with TFLite's built-in
+    operations only: no Flex delegate, so the stock interpreter of Android, iOS and `ai-edge-litert` runs
+    it. The input keeps the model's shape ([N, H, W, 3], any size where the model takes any size)."""
+    import tensorflow as tf
+
+    with files.replacing(path, suffix=".tflite") as tmp, native_info_dropped(), \
+            contextlib.redirect_stdout(io.StringIO()):
+        model.export(str(tmp), format="litert", verbose=False,
+                     target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]})
+    return Path(path)
+
+
+def predict_litert(path: Path, inputs) -> "np.ndarray":
+    """Probabilities [P, C] of a LiteRT file for each picture's model input (a list of [1, H, W, 3]
+    float32 arrays, preprocess.model_input), with TensorFlow's own interpreter (the same runtime as
+    `ai-edge-litert`); the input is resized to each picture."""
+    import numpy as np
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    name = next(iter(runner.get_input_details()))
+    out = [next(iter(runner(**{name: np.asarray(x, np.float32)}).values())) for x in inputs]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+PROBES_FILE = "probes.json"
+PROBE_SEED = 20  # the probes are the same in every run of a spec
+PROBE_TOLERANCE_MIN = 0.01  # probability the page's backend may be off model.keras on a probe, at least...
+PROBE_TOLERANCE_FACTOR = 2  # ... or this many times what the bundle measured off in TF.js here (quantization)
+PROBE_TOLERANCE_UNMEASURED = 0.1  # when TF.js could not run here to measure the bundle
+
+
+def probe_pictures(spec) -> list:
+    """Three generated pictures as model inputs ([1, H, W, 3] float32, whole 0-255 levels): a smooth
+    gradient, noise, hard-edged blocks; small (the whole view's square, else 48 x 64 or the crop size),
+    so the bundle carries them cheaply and the page checks them in a moment."""
+    import numpy as np
+
+    rng = np.random.default_rng(PROBE_SEED)
+    h, w = (spec.input_size,) * 2 if spec.view == "whole" else (max(48, spec.input_size), max(64, spec.input_size))
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    gradient = np.stack([255 * xx, 255 * yy, 128 + 100 * np.sin(9 * xx + 5 * yy)], -1)
+    noise = rng.normal(128, 60, (h, w, 3))
+    blocks = np.kron(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3)), np.ones((8, 8, 1)))[:h, :w]
+    return [np.clip(np.round(p), 0, 255).astype(np.float32)[None] for p in (gradient, noise, blocks)]
+
+
+def write_probes(bundle: Path, model, spec) -> dict:
+    """probes.json in a TF.js bundle: the probe pictures (uint8, base64), model.keras's probabilities for
+    them, and the tolerance the page holds its backend to (the bundle's own deviation from model.keras,
+    measured here in TF.js, times PROBE_TOLERANCE_FACTOR, at least PROBE_TOLERANCE_MIN). -> its content."""
+    import base64
+
+    import numpy as np
+
+    from .model import compiled
+    from .tfjs_node import missing, predict_tfjs_pictures
+
+    pictures = probe_pictures(spec)
+    expected = np.concatenate([compiled(model)(x).numpy() for x in pictures])
+    measured = None
+    if missing() is None:
+        measured = float(np.abs(predict_tfjs_pictures(bundle, pictures) - expected).max())
+    tolerance = (PROBE_TOLERANCE_UNMEASURED if measured is None
+                 else max(PROBE_TOLERANCE_MIN, PROBE_TOLERANCE_FACTOR * measured))
+    content = {
+        "about": "The page's self-check: generated pictures (uint8 RGB, base64, shape [1, H, W, 3]) and the "
+                 "probabilities model.keras gives for them; a backend whose answers are further than "
+                 "`tolerance` from them is not used (train/export.py write_probes).",
+        "tolerance": tolerance, "measured_tfjs_diff": measured,
+        "probes": [{"shape": list(x.shape), "pixels": base64.b64encode(x.astype(np.uint8).tobytes()).decode(),
+                    "probabilities": p.tolist()} for x, p in zip(pictures, expected)],
+    }
+    files.write_json(Path(bundle) / PROBES_FILE, content)
+    return content
+
+
 def check_bundles(run_dir: Path, bundles: list[str], spec, paths, labels, keras_probs, limit: int = 300) -> dict:
     """Run each TF.js bundle of a run in real TF.js (Node, WASM backend) on up to `limit` test pictures:
     accuracy after quantization, agreement with model.keras and the largest probability difference.
@@ -162,7 +250,8 @@ def keras_features(exported):
 
 
 def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
-    """A run folder's TF.js bundles (float32 `tfjs/` and the served `tfjs-<quantize>/`), measured in
+    """A run folder's TF.js bundles (float32 `tfjs/` and the served `tfjs-<quantize>/`, each with its
+    probes.json) and model.tflite; the bundles measured in
     TF.js on its test pictures (predictions.csv); metrics.json's model and tfjs_check parts filled in.
     -> the updated metrics (also written)."""
     import csv
@@ -178,10 +267,13 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
         scored = list(csv.DictReader(f))
     exported = page_model(model, spec, [r["path"] for r in scored])
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
+    probes = {}
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":
             shutil.rmtree(run_dir / name, ignore_errors=True)
             export_tfjs(exported, run_dir / name, quantize=q)
+            probes[name] = write_probes(run_dir / name, model, spec)
+    export_litert(model, run_dir / LITERT_FILE)
     export_seconds = time.time() - t0
     test = [r for r in scored if r["split"] == "test"]
     names = list(spec.class_names)
@@ -189,7 +281,10 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     check = check_bundles(run_dir, sorted({"tfjs", served}), spec, [r["path"] for r in test],
                           [names.index(r["true_class"]) for r in test], probs)
     metrics["model"] = {**metrics.get("model", {}), "served_tfjs": served, "quantize": quantize,
+                        "self_check": {name: {"tolerance": p["tolerance"], "measured_tfjs_diff": p["measured_tfjs_diff"]}
+                                       for name, p in probes.items()},
                         "bytes": {"model.keras": folder_bytes(run_dir / "model.keras"),
+                                  LITERT_FILE: folder_bytes(run_dir / LITERT_FILE),
                                   **{d.name: folder_bytes(d) for d in sorted(run_dir.glob("tfjs*"))}}}
     metrics["tfjs_check"] = check
     metrics.setdefault("timings", {})["export_s"] = round(export_seconds, 2)
