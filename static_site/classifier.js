@@ -113,6 +113,8 @@ async function hardware(name) {
   return "yes";
 }
 
+let runtimeInfo = null;
+
 /** Add the scripts of a backend the page does not load up front (vendor/runtime.json "lazy"). */
 async function loadBackendScripts(name) {
   if (tf().findBackendFactory(name)) return;
