@@ -60,7 +60,7 @@ def test_served_bundle_carries_the_self_check(lite0_run):
     for probe, x in zip(probes["probes"], pictures):
         pixels = np.frombuffer(base64.b64decode(probe["pixels"]), np.uint8).reshape(probe["shape"])
         np.testing.assert_array_equal(pixels, x)
-        np.testing.assert_allclose(probe["probabilities"], model(x, training=False).numpy()[0], atol=1e-6)
+        np.testing.assert_allclose(probe["probabilities"], model(x, training=False).numpy()[0], atol=1e-5)  # graph vs eager
     got = predict_tfjs_pictures(lite0_run / served, pictures)
     off = np.abs(got - [p["probabilities"] for p in probes["probes"]]).max()
     assert off <= probes["measured_tfjs_diff"] + 1e-6 and off < probes["tolerance"] <= 0.2
