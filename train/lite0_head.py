@@ -72,13 +72,16 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
 
 
 def feature_key(path: str, spec: Spec) -> str:
-    """What a picture's features depend on: the file (path, size, modification time) and the geometry."""
+    """What a picture's features depend on: the file (path, size, modification time), the geometry and
+    the pooling."""
+    from .model import LITE0_FEATURES_VERSION
+
     try:
         st = os.stat(path)
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
     except OSError:
         stamp = "?"
-    return f"{path}|{stamp}|{spec.view}|{spec.max_side}|{spec.input_size}"
+    return f"{path}|{stamp}|{spec.view}|{spec.max_side}|{spec.input_size}|{LITE0_FEATURES_VERSION}"
 
 
 def save_cache(cache: dict, path: Path) -> None:
