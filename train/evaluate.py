@@ -7,18 +7,23 @@ import re
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import (confusion_matrix, precision_recall_curve, precision_recall_fscore_support, roc_auc_score,
-                             roc_curve)
+
+# scikit-learn is imported where a score is computed: every command's --help and the app's first page
+# import this module (through train.config), and sklearn.metrics alone takes seconds to import.
 
 
 def confusion(y_true, y_pred, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted ones (every class, present or not)."""
+    from sklearn.metrics import confusion_matrix
+
     return confusion_matrix(np.asarray(y_true, int), np.asarray(y_pred, int), labels=list(range(num_classes)))
 
 
 def scores_from_confusion(m: np.ndarray, class_names) -> dict:
     """Accuracy, balanced accuracy (mean recall of the classes present), macro F1 and per-class
     precision/recall/F1 of a confusion matrix (rows true, columns predicted), by scikit-learn."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     m = np.asarray(m, int)
     k = len(class_names)
     truth = np.repeat(np.repeat(np.arange(k), k), m.ravel())  # the (true, predicted) pairs the matrix counts
@@ -47,6 +52,8 @@ def predict_with_threshold(probs, positive: int, threshold: float) -> np.ndarray
 def choose_threshold(y_true, probs, positive: int) -> float:
     """The threshold on P(positive) with the best Youden J (TPR - FPR) on these labels; 0.5 when
     the labels hold a single class."""
+    from sklearn.metrics import roc_curve
+
     y = np.asarray(y_true) == positive
     if y.all() or not y.any():
         return 0.5
@@ -69,6 +76,8 @@ def evaluate(y_true, probs, class_names, positive: int | None = None, threshold:
              unsure_below: float | None = None) -> dict:
     """Scores of argmax predictions; for two classes also ROC AUC and the scores at `threshold`; and
     the coverage and accuracy of the answers given when unsure ones are held back."""
+    from sklearn.metrics import roc_auc_score
+
     y_true = np.asarray(y_true, dtype=int)
     probs = np.asarray(probs, dtype=float)
     k = len(class_names)
@@ -123,6 +132,8 @@ def by_slice(paths, y_true, probs, class_names, slices: dict[str, str]) -> dict:
 def curves(y_true, probs, positive: int) -> dict | None:
     """Two classes: the ROC and precision-recall curves of P(positive) and the ROC AUC, as lists (for the
     app to draw); None when the labels hold a single class."""
+    from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
     truth = np.asarray(y_true) == positive
     if truth.all() or not truth.any():
         return None
