@@ -3,7 +3,7 @@
 // CARD_LIMIT) and a table row (table.js); corrections go through the adapter (learn.js). All the page's
 // state is the one `page` object made by start(); nothing happens on import (index.js calls start).
 import { BrokenModel, NoModel, chooseBackend, loadRunInfo, modelVersion, wasmThreads } from "./classifier.js";
-import { cancelPendingCards, drawThumb, newCard, showError, showEye, showResult, showTooSmall } from "./cards.js";
+import { cancelPendingCards, drawThumb, newCard, showError, showEye, showResult, showRunning, showTooSmall } from "./cards.js";
 import { wireInputs } from "./inputs.js";
 import { Adapter } from "./learn.js";
 import { BadImage, TOO_SMALL } from "./preprocess.js";
@@ -84,12 +84,13 @@ function showRunInfo(spec, metrics) {
 async function classifyOne(page, file, card, record) {
   if (record.status === "cancelled") return;
   const c = page.classifier;
-  if (card) card.verdict.textContent = "Classifying…";
+  if (card) showRunning(card);
   try {
     const r = await c.classify(file);
     if (r.tooSmall) {
       if (card) showTooSmall(card, r, TOO_SMALL);
-      Object.assign(record, { status: "done", verdict: TOO_SMALL, width: r.width, height: r.height });
+      // The reason in `error`, as train.predict gives it (the CSV's columns mean the same on both).
+      Object.assign(record, { status: "done", verdict: TOO_SMALL, error: r.tooSmall, width: r.width, height: r.height });
       announce(`${record.name}: ${TOO_SMALL}`);
       return;
     }

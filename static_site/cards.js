@@ -198,10 +198,18 @@ export function showError(card, message) {
   for (const fig of [card.thumbFig, card.eyeFig]) fig.querySelector(".placeholder").textContent = "✕";
 }
 
-/** Every card marked cancelled that was still waiting. */
+/** The card of the picture being classified now (no longer waiting: a Cancel lets it finish). */
+export function showRunning(card) {
+  card.li.className = "card running";
+  card.verdict.textContent = "Classifying…";
+}
+
+/** Every card marked cancelled that was still waiting, moved after the others: the answers come first. */
 export function cancelPendingCards() {
-  for (const li of document.querySelectorAll(".card.pending")) {
+  const cancelled = [...document.querySelectorAll(".card.pending")];
+  for (const li of cancelled) {
     li.className = "card cancelled";
     li.querySelector(".verdict").textContent = "Cancelled";
   }
+  $("cards").append(...cancelled);
 }

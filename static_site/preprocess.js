@@ -45,7 +45,7 @@ export const TOO_SMALL = "too small to judge";
 export function tooSmall(h, w, spec) {
   const min = spec.min_side || 1;
   return Math.min(h, w) < min
-    ? `${TOO_SMALL}: ${w}×${h} pixels, the model needs at least ${min} on the shorter side`
+    ? `${TOO_SMALL}: ${w}x${h} pixels, the model needs at least ${min} on the shorter side`
     : null;
 }
 

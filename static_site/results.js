@@ -38,11 +38,13 @@ export function adapt(record, adapter, output, spec) {
 /** Is the record's shown answer "unsure" (or too small to judge) rather than a class? */
 export const isUnsure = (record) => record.status === "done" && answerOf(record).verdict !== answerOf(record).top;
 
-/** The results table's columns for these classes: {key, title, numeric, value(record)}. */
+/** The results table's columns for these classes: {key, title, numeric, value(record), mark(record)?}. */
 export function columnsFor(classNames) {
   return [
     { key: "path", title: "File", value: (r) => r.path },
-    { key: "verdict", title: "Verdict", value: (r) => answerOf(r).verdict || (r.status === "error" ? "error" : r.status) },
+    { key: "verdict", title: "Verdict", value: (r) => answerOf(r).verdict || (r.status === "error" ? "error" : r.status),
+      // Once the visitor corrected the page, the verdict shown is the adapter's: said so beside it.
+      mark: (r) => (answerOf(r).adapted ? `adapted (the model alone: ${r.verdict})` : null) },
     ...classNames.map((name, i) => ({ key: `p_${name}`, title: `P(${name})`, numeric: true,
       value: (r) => (answerOf(r).probs ? answerOf(r).probs[i] : null) })),
     { key: "error", title: "Problem", value: (r) => r.error || "" },
@@ -60,16 +62,23 @@ export function nextSort(sort, key) {
   return { key, descending: sort.key === key ? !sort.descending : key.startsWith("p_") };
 }
 
-/** The records in the order of column `col`: numbers as numbers, text in natural order (2 before 10),
- *  missing values last whichever the direction. A new array. */
-export function sortRecords(results, col, descending) {
-  return [...results].sort((a, b) => {
+/** The order of column `col` as a comparator of records: numbers as numbers, text in natural order (2
+ *  before 10), missing values last whichever the direction, ties in arrival order (so one row can be put
+ *  in place alone, as it finishes). */
+export function compareBy(col, descending) {
+  return (a, b) => {
     const x = col.value(a);
     const y = col.value(b);
-    if (x === null || x === undefined || y === null || y === undefined) return (x == null) - (y == null);
+    const missing = (x == null) - (y == null);
+    if (missing || x == null) return missing || a.index - b.index;
     const d = col.numeric ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
-    return descending ? -d : d;
-  });
+    return (descending ? -d : d) || a.index - b.index;
+  };
+}
+
+/** The records in the order of column `col` (compareBy). A new array. */
+export function sortRecords(results, col, descending) {
+  return [...results].sort(compareBy(col, descending));
 }
 
 /** The summary line ("3 done · 1 unsure or too small · ...") and how many are still waiting. */

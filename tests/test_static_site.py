@@ -567,6 +567,12 @@ def test_phone_layout_keyboard_and_announcements(browser, tmp_path, tiny_site_mo
         announced = visit.page.inner_text("#announcer")
         assert "gray.png:" in announced and "notes.jpg: error" in announced
         assert visit.js("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+        # The results table fits the phone: every probability on screen, nothing to scroll sideways to.
+        probs = visit.page.locator("#table-body tr.done td.num").evaluate_all(
+            "(tds) => tds.map((td) => { const r = td.getBoundingClientRect(); return [r.left, r.right, td.textContent]; })")
+        assert len(probs) == len(visit.js("renderOrReal.spec")["class_names"]), probs
+        assert all(0 <= left < right <= 390 and text.endswith("%") for left, right, text in probs), probs
+        assert visit.js("(() => { const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth; })()")
         visit.js("document.activeElement.blur()")
         # The phone's screen as it is (a full-page capture drops the touch emulation in Chromium).
         visit.page.screenshot(path=str(artifacts_dir / "static_site_phone.png"))
@@ -604,8 +610,10 @@ def test_drop_and_paste_add_pictures(browser, tmp_path, tiny_site_model, picture
 def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_be_cancelled(
         browser, tmp_path, tiny_models, tiny_site_model, tiny_data):
     """A folder (sub-folders, a note and a hidden file among the pictures) through the folder picker: every
-    picture gets a row, the rest are skipped; sorting by a probability orders the rows; the CSV has
-    train.predict's columns and its verdicts; "Cancel the rest" stops a long batch, leaving no tensors."""
+    picture gets a row, the rest are skipped; sorting by a probability orders the rows, and rows that finish
+    later take their place in that order; the CSV has train.predict's columns, verdicts and problems (a
+    picture too small to judge says why in both); "Cancel the rest" stops a long batch, leaving no tensors
+    and the answers' cards before the cancelled ones; "Clear results" leaves no sort arrow behind."""
     import csv as csv_lib
 
     from train.predict import predict_files, verdict_of
@@ -616,6 +624,7 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
         sub = album / ("rooms" if i % 2 else "rooms/upstairs")
         sub.mkdir(parents=True, exist_ok=True)
         shutil.copy(p, sub / f"{i}-{p.name}")
+    Image.new("RGB", (20, 16), (90, 120, 150)).save(album / "rooms" / "9-tiny.png")  # under min_side
     (album / "notes.txt").write_text("not a picture")
     (album / ".DS_Store").write_bytes(b"\0\1")
     server = Server(make_site(tmp_path / "site", tiny_site_model))
@@ -624,17 +633,31 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
         assert visit.wait_started() == "ready"
         before = visit.js("renderOrReal.memory()")
         visit.page.set_input_files("#folder", str(album))
-        results = visit.wait(f"renderOrReal.results().length === {len(demo)} && "
+        n = len(demo) + 1
+        results = visit.wait(f"renderOrReal.results().length === {n} && "
                              "renderOrReal.results().every((r) => r.status === 'done') && renderOrReal.results()")
         paths = sorted(r["path"] for r in results)
         assert paths == sorted(str(p.relative_to(tmp_path)) for p in album.rglob("*-*")), paths
-        assert visit.page.locator("#table-body tr").count() == len(demo)
+        assert visit.page.locator("#table-body tr").count() == n
         assert "2 other files skipped" in visit.page.inner_text("#summary")
 
+        def shown_p_render():  # the column in the table's order; "–" (no answer) as None
+            texts = visit.page.locator("#table-body tr td.num:nth-of-type(3)").all_inner_texts()
+            return [None if t == "–" else float(t.rstrip("%")) for t in texts]
+
+        def in_order(values):  # highest first, no answer last
+            known = [v for v in values if v is not None]
+            return values == known + [None] * (len(values) - len(known)) and known == sorted(known, reverse=True)
+
         visit.page.click("#table-head th[data-key='p_render'] button")
-        shown = [float(t.rstrip("%")) for t in visit.page.locator("#table-body tr td.num:nth-of-type(3)").all_inner_texts()]
-        assert shown == sorted(shown, reverse=True) and len(shown) == len(demo), shown
+        shown = shown_p_render()
+        assert in_order(shown) and len(shown) == n and shown[-1] is None, shown
         assert visit.page.get_attribute("#table-head th[data-key='p_render']", "aria-sort") == "descending"
+        # Renders given while the table is sorted: each row goes where the sort puts it, not at the end.
+        later = [p for p in sorted((tiny_data / "render").iterdir()) if p not in demo][:3]
+        added = visit.classify(later)
+        assert max(r["probs"][1] for r in added.values()) * 100 > min(v for v in shown if v is not None)
+        assert in_order(shown_p_render()), shown_p_render()
 
         with visit.page.expect_download() as got:
             visit.page.click("#download")
@@ -642,11 +665,15 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
         spec = json.loads((tiny_site_model / "preprocessing.json").read_text())
         assert list(table[0]) == ["path", "verdict", "predicted_class"] + [f"p_{c}" for c in spec["class_names"]] + ["error"]
         model_spec, model = load_run_model(tiny_models / "runs" / "tiny-tracenet")
-        files = [tmp_path / row["path"] for row in table]
-        probs, errors = predict_files(model, model_spec, files)
+        where = {**{str(p.relative_to(tmp_path)): p for p in album.rglob("*-*")}, **{p.name: p for p in later}}
+        probs, errors = predict_files(model, model_spec, [where[row["path"]] for row in table])
+        assert len(table) == n + len(later) and any(row["verdict"] == "too small to judge" for row in table)
         for row, p, e in zip(table, probs, errors):
             assert row["verdict"] == verdict_of(p, e, model_spec), row
-            assert abs(float(row[f"p_{spec['class_names'][1]}"]) - p[1]) < 1e-3, (row, p)
+            if e:  # the same reason (train.predict names the file before it)
+                assert row["error"] and e.endswith(row["error"]) and not row[f"p_{spec['class_names'][1]}"], (row, e)
+            else:
+                assert not row["error"] and abs(float(row[f"p_{spec['class_names'][1]}"]) - p[1]) < 1e-3, (row, p)
 
         # A long batch (40 pictures dropped), cancelled in the same moment: the picture already started
         # finishes, every other one is marked cancelled and never runs.
@@ -658,10 +685,17 @@ def test_a_folder_batch_gets_a_sortable_table_a_csv_like_train_predict_and_can_b
             document.getElementById("cancel").click();
         }""", [base64.b64encode(next(p for p in demo if p.suffix == ".png").read_bytes()).decode(), 40])
         visit.js("renderOrReal.idle()")
-        states = [r["status"] for r in visit.js("renderOrReal.results()")[len(demo):]]
+        states = [r["status"] for r in visit.js("renderOrReal.results()")[n + len(later):]]
         assert len(states) == 40 and states.count("cancelled") >= 39 and set(states) <= {"done", "cancelled"}, states
         assert "cancelled" in visit.page.inner_text("#summary") and visit.page.is_hidden("#cancel")
+        cards = visit.page.locator("#cards > li").evaluate_all("(lis) => lis.map((li) => li.classList.contains('cancelled'))")
+        assert len(cards) == n + len(later) + 40 and cards == sorted(cards), cards  # the answers first
         assert visit.js("renderOrReal.memory()")["numTensors"] == before["numTensors"]
+
+        visit.page.click("#clear")
+        assert visit.page.locator("#table-head th[aria-sort='descending'], #table-head th[aria-sort='ascending']").count() == 0
+        visit.classify(later)
+        assert visit.page.locator("#table-body tr").evaluate_all("(trs) => trs.map((tr) => tr.dataset.index)") == ["0", "1", "2"]
         assert visit.foreign_requests() == [] and visit.errors == []
     finally:
         visit.close()
@@ -696,6 +730,9 @@ def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, 
             assert r["correction"] == "render" and r["adaptedProbs"][render] > r["probs"][render] + 0.05, r
         assert "Adapted with 3 corrections" in visit.page.inner_text("#learning")
         assert visit.page.locator(".card .badge", has_text="adapted").count() == len(results)
+        # The table shows the adapted verdicts too, marked so, with the model's own beside them.
+        marks = visit.page.locator("#table-body td .badge").all_inner_texts()
+        assert len(marks) == len(results) and all(m.startswith("adapted (the model alone: ") for m in marks), marks
         assert visit.js("renderOrReal.memory()")["numTensors"] == before  # fitting disposed everything
         adapted_first = results[0]["adaptedProbs"]
 
@@ -725,13 +762,20 @@ def test_where_it_looked_shows_each_regions_vote(browser, tmp_path, tiny_models,
     run_dir = lite0_run if run == "tiny-lite0" else tiny_models / "runs" / run
     server = Server(make_site(tmp_path / "site", site_model_from_run(run_dir, tmp_path / "model")))
     visit = Visit(browser, server.origin)
-    pictures = sorted(p for p in tiny_data.rglob("*") if p.is_file())[:2]
+    # Wide pictures: the map must not be cut to the card's square.
+    pictures = [p for p in sorted(tiny_data.rglob("*")) if p.is_file() and Image.open(p).width > Image.open(p).height][:2]
     try:
         assert visit.wait_started() == "ready"
         got = visit.classify(pictures)
         visit.page.locator(".card button", has_text="Where it looked").first.click()
         visit.wait("document.querySelector('.card canvas.votes') !== null")
         assert "Each region" in visit.page.locator(".card .eye figcaption").first.inner_text()
+        # Shown whole in its square box, wide or tall: at the scale its object-fit gives it, the map fits.
+        shown = visit.js("""() => { const c = document.querySelector('.card canvas.votes');
+            const box = c.getBoundingClientRect(); const fit = getComputedStyle(c).objectFit;
+            const scale = (fit === 'cover' ? Math.max : Math.min)(box.width / c.width, box.height / c.height);
+            return { w: c.width, h: c.height, fits: c.width * scale <= box.width + 0.5 && c.height * scale <= box.height + 0.5 }; }""")
+        assert shown["w"] != shown["h"] and shown["fits"], shown
         spec, model = load_run_model(run_dir)
         regions_of = exported_model(model, spec)
         for i, p in enumerate(pictures):
