@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from train import runs
+from train.csvfile import CSV_ERRORS
 from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, load_spec
 
 SPLITS = {"test": "test", "val": "validation"}  # split name (predictions.csv, metrics.json) -> the word shown
@@ -39,8 +40,10 @@ def cached_metrics(run_dir: str, _stamp: str) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_predictions(run_dir: str, _stamp: str, class_names: tuple[str, ...]) -> pd.DataFrame:
-    df = pd.read_csv(Path(run_dir) / "predictions.csv", dtype={"path": str, "split": str,
-                                                               "true_class": str, "predicted_class": str})
+    # Opened as train.csvfile says (pandas cannot take its text handle: it re-encodes strictly), and the
+    # paths kept as Python objects: pandas' Arrow strings refuse the bytes of a name that is not UTF-8.
+    df = pd.read_csv(Path(run_dir) / "predictions.csv", encoding="utf-8", encoding_errors=CSV_ERRORS,
+                     dtype={"path": object, "split": str, "true_class": str, "predicted_class": str})
     needed = ["path", "split", "true_class", "predicted_class"] + [f"p_{c}" for c in class_names]
     absent = [c for c in needed if c not in df.columns]
     if absent:

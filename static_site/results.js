@@ -97,8 +97,15 @@ export function summaryOf(results, skippedFiles = 0) {
   return { text: parts.join(" · "), pending };
 }
 
+/** A CSV cell a spreadsheet will not run as a formula: prefixed with a single quote when it starts with
+ *  =, +, -, @, tab or CR (OWASP; README, "CSV files"; train/csvfile.py applies it to train.predict's CSV). */
+export function spreadsheetSafe(cell) {
+  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+}
+
 /** The results as CSV: the model's answers in the columns train.predict writes (path, verdict,
- *  predicted_class, p_<class>..., error); once the page learned from corrections, the adapted answers too. */
+ *  predicted_class, p_<class>..., error); once the page learned from corrections, the adapted answers too.
+ *  Every cell spreadsheet-safe, and quoted when it holds a quote, a comma or a line break. */
 export function resultsCsv(results, classNames) {
   const quote = (v) => (/[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
   const adapted = results.some((r) => r.adaptedProbs);
@@ -110,7 +117,7 @@ export function resultsCsv(results, classNames) {
     lines.push([r.path, r.verdict || "", r.top || "", ...probsOf(r.probs), r.error || "",
       ...(adapted ? [r.adaptedVerdict || "", ...probsOf(r.adaptedProbs), r.correction || ""] : [])]);
   }
-  return lines.map((cells) => cells.map((c) => quote(String(c))).join(",")).join("\r\n") + "\r\n";
+  return lines.map((cells) => cells.map((c) => quote(spreadsheetSafe(String(c)))).join(",")).join("\r\n") + "\r\n";
 }
 
 /** Pictures among a folder's files (by extension, preprocessing.json's list; hidden files skipped). */

@@ -132,3 +132,13 @@ def fake_models(tmp_path, tiny_data) -> Path:
     from tests.run_folders import write_models
 
     return write_models(tmp_path / "models", tiny_data)
+
+
+@pytest.fixture
+def predict_models(fake_models) -> Path:
+    """fake_models whose current run holds a real (untrained, tiny) model.keras: train.predict runs on it
+    in a second, for its file and CSV handling."""
+    from tests.run_folders import write_tiny_model
+
+    write_tiny_model((fake_models / "current").resolve())
+    return fake_models

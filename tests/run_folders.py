@@ -75,3 +75,16 @@ def write_models(models: Path, data: Path) -> Path:
     runs.promote(models, "tiny-tracenet", None, why="tests/run_folders.py")
     return models
 
+
+
+def write_tiny_model(run_dir: Path, num_classes: int = 2) -> Path:
+    """Replace a run's stand-in model.keras by a real, untrained Keras model (mean colour -> softmax) that
+    takes pictures of any size: for tests of train.predict that need answers, not good ones, without
+    training. -> the run folder."""
+    import keras
+
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(num_classes, activation="softmax")])
+    model.save(Path(run_dir) / "model.keras")
+    return Path(run_dir)

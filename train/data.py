@@ -6,6 +6,7 @@ The split of a picture is a hash of its path relative to its class folder (or of
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 from collections import Counter
@@ -70,8 +71,9 @@ def group_key(rel: str, group_pattern: str | None) -> str:
 
 
 def stable_unit(key: str) -> float:
-    """A number in [0, 1) fixed by `key` alone: the same on every machine and every run."""
-    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big") / 2**64
+    """A number in [0, 1) fixed by `key` alone: the same on every machine and every run. A file name that is
+    not UTF-8 reaches Python with its bytes as surrogates (surrogateescape): those bytes are hashed."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()[:8], "big") / 2**64
 
 
 def split_of(key: str, fractions: tuple[float, float, float]) -> str:
@@ -174,7 +176,7 @@ class DecodeFailures:
 
 def _loader(spec: Spec, failures: DecodeFailures):
     def load(path_tensor):
-        path = path_tensor.numpy().decode("utf-8")
+        path = os.fsdecode(path_tensor.numpy())
         try:
             rgb = load_rgb(path)
             problem = too_small(rgb, spec)
@@ -212,7 +214,7 @@ def training_dataset(items, spec: Spec, batch_size: int, seed: int, failures: De
     # other), then again every epoch.
     order = np.random.default_rng(seed).permutation(len(train))
     train = [train[i] for i in order]
-    paths = tf.constant([it.path for it in train])
+    paths = path_tensor([it.path for it in train])
     labels = tf.constant([it.label for it in train], dtype=tf.int32)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
     ds = _decoded(ds, spec, failures)
@@ -265,7 +267,7 @@ def evaluation_dataset(items, split: str, spec: Spec, batch_size: int, failures:
     if not chosen:
         return None
     ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant([it.path for it in chosen]), tf.constant([it.label for it in chosen], dtype=tf.int32)))
+        (path_tensor([it.path for it in chosen]), tf.constant([it.label for it in chosen], dtype=tf.int32)))
     ds = _decoded(ds, spec, failures)
 
     def grid(image, label):
@@ -273,6 +275,14 @@ def evaluation_dataset(items, split: str, spec: Spec, batch_size: int, failures:
         return tf.data.Dataset.from_tensor_slices((v, tf.fill([tf.shape(v)[0]], label)))
 
     return ds.flat_map(grid).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def path_tensor(paths):
+    """File paths as a string tensor of their bytes (os.fsencode): TensorFlow refuses str that is not
+    UTF-8, and a file name may not be (its bytes come back with os.fsdecode in the loader)."""
+    import tensorflow as tf
+
+    return tf.constant([os.fsencode(p) for p in paths], dtype=tf.string)
 
 
 def _decoded(ds, spec: Spec, failures: DecodeFailures):

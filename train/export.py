@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import files, runs
 from .config import DEFAULT_MODELS, QUANTIZATIONS
+from .csvfile import open_csv
 from .errors import command, one_line
 from .files import folder_bytes
 
@@ -263,7 +264,7 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     run_dir = Path(run_dir)
     t0 = time.time()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    with open(run_dir / "predictions.csv", newline="") as f:
+    with open_csv(run_dir / "predictions.csv") as f:
         scored = list(csv.DictReader(f))
     exported = page_model(model, spec, [r["path"] for r in scored])
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"

@@ -80,7 +80,7 @@ def read_chunks(folder: Path) -> tuple[dict, dict]:
 
 def write_chunk(folder: Path, keys, X, failed: list[tuple[str, str, str]]) -> Path:
     """One landed chunk as one file, complete or absent (named by what it holds)."""
-    name = hashlib.sha1("\n".join(list(keys) + [k for k, _, _ in failed]).encode()).hexdigest()[:16]
+    name = hashlib.sha1("\n".join(list(keys) + [k for k, _, _ in failed]).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     path = Path(folder) / f"chunk-{name}.npz"
     with files.replacing(path, ".npz") as tmp:
         np.savez(tmp, keys=np.array(list(keys), dtype=str), features=np.asarray(X, np.float16),

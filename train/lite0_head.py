@@ -49,7 +49,7 @@ def embed(features_model, items, spec: Spec, failures, copies: int = 0, seed: in
     found: dict[int, np.ndarray] = {}
     if todo:
         tf.random.set_seed(seed)
-        ds = tf.data.Dataset.from_tensor_slices((tf.constant([items[i].path for i in todo]),
+        ds = tf.data.Dataset.from_tensor_slices((data_lib.path_tensor([items[i].path for i in todo]),
                                                  tf.constant(todo, dtype=tf.int32)))
         bar = Progress("features", len(todo), quiet_below=50)
         for image, index in data_lib._decoded(ds, spec, failures).prefetch(4):

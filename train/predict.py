@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .csvfile import open_csv, spreadsheet_safe
 from .errors import InputError, command
 from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, model_input, too_small
 
@@ -135,19 +136,28 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def row_of(path, p, error, spec: Spec) -> list[str]:
+    """One CSV row, every cell spreadsheet-safe (a path starting with "=" is written "'=...")."""
     verdict = verdict_of(p, error, spec)
     if error:
-        return [str(path), verdict, ""] + [""] * len(spec.class_names) + [error]
-    return [str(path), verdict, spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""]
+        cells = [str(path), verdict, ""] + [""] * len(spec.class_names) + [error]
+    else:
+        cells = [str(path), verdict, spec.class_names[int(np.argmax(p))]] + [f"{x:.6f}" for x in p] + [""]
+    return [spreadsheet_safe(c) for c in cells]
 
 
 def rows_done(path: Path, header: list[str]) -> list[list[str]]:
-    """The complete rows of an earlier (maybe killed) CSV with this header; a last line cut off mid-write
+    """The complete rows of an earlier (maybe killed) CSV with this header; a last row cut off mid-write
     is dropped. Raises ValueError when the file holds another table."""
-    text = path.read_text()
-    if text and not text.endswith("\n"):
-        text = text[:text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text)))
+    with open_csv(path) as f:
+        text = f.read()
+    rows = []
+    try:
+        rows.extend(csv.reader(io.StringIO(text)))
+    except csv.Error:  # cut off inside a quoted cell: the rows before it are complete
+        pass
+    else:
+        if rows and not text.endswith("\n"):  # cut off in the last row's unquoted part
+            rows.pop()
     if not rows:
         return []
     if rows[0] != header:
@@ -190,6 +200,9 @@ def main(argv=None) -> int:
     engine = cluster.engine_of(args.cluster, args.workers, args.chunk)
     if args.resume and not args.csv:
         parser.error("--resume needs --csv FILE")
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:  # a typo in a batch job must not pass for a picture that cannot be read
+        raise InputError(f"{', '.join(missing)}: no such file or folder")
 
     run_dir = runs.resolve(args.models, args.run)
     if engine is None:
@@ -219,11 +232,13 @@ def main(argv=None) -> int:
                 raise InputError(str(e)) from None
         # Rows go to the .partial file as they come; FILE itself is replaced only when all are done,
         # so an earlier FILE is never left half-overwritten.
-        out = open(partial.with_name(partial.name + ".tmp"), "w", newline="")
+        out = open_csv(partial.with_name(partial.name + ".tmp"), "w")
     else:
         out = sys.stdout
-    seen = {r[0] for r in done}
-    todo = [f for f in files if str(f) not in seen]
+        if hasattr(out, "reconfigure"):  # a name that is not UTF-8 is written with its bytes, as in a file
+            out.reconfigure(errors="surrogateescape")
+    seen = {r[0] for r in done}  # as written: spreadsheet-safe
+    todo = [f for f in files if spreadsheet_safe(str(f)) not in seen]
     writer = csv.writer(out)
     writer.writerow(header)
     writer.writerows(done)

@@ -3,7 +3,6 @@ page use (all views, voted), metrics.json assembled, predictions.csv written, an
 from __future__ import annotations
 
 import csv
-import io
 import platform
 import shlex
 from datetime import datetime, timezone
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from . import data as data_lib
 from . import files
+from .csvfile import open_csv
 from .evaluate import by_slice, by_source, evaluate
 from .predict import predict_files
 from .preprocess import Spec, decide
@@ -77,14 +77,13 @@ def metrics_of(run_id: str, args, spec: Spec, data_dir: Path, synthetic: bool, i
 def write_predictions(path: Path, scored: dict, spec: Spec) -> None:
     """predictions.csv: every scored picture's split, true class, verdict and probabilities."""
     names = spec.class_names
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["path", "split", "true_class", "verdict", "predicted_class"] + [f"p_{c}" for c in names])
-    for split, (its, probs) in scored.items():
-        for it, p in zip(its, probs):
-            w.writerow([it.path, split, names[it.label], decide(p, spec), names[int(p.argmax())]]
-                       + [f"{x:.6f}" for x in p])
-    files.write_text(path, buf.getvalue())
+    with files.replacing(path) as tmp, open_csv(tmp, "w") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "split", "true_class", "verdict", "predicted_class"] + [f"p_{c}" for c in names])
+        for split, (its, probs) in scored.items():
+            for it, p in zip(its, probs):
+                w.writerow([it.path, split, names[it.label], decide(p, spec), names[int(p.argmax())]]
+                           + [f"{x:.6f}" for x in p])
 
 
 def versions() -> dict:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import files, site as site_files
 from .config import DEFAULT_MODELS, DEFAULT_SITE
+from .csvfile import open_csv
 from .errors import InputError, command, one_line
 from .preprocess import SPEC_FILE, Spec, load_spec
 
@@ -260,7 +261,7 @@ def load_run_model(run_dir: Path) -> tuple[Spec, object]:
 
 def predictions(run_dir: Path) -> dict[str, tuple[str, str]]:
     """{picture path: (true class, predicted class)} of a run's validation and test pictures."""
-    with open(Path(run_dir) / "predictions.csv", newline="") as f:
+    with open_csv(Path(run_dir) / "predictions.csv") as f:
         return {r["path"]: (r["true_class"], r["predicted_class"]) for r in csv.DictReader(f)}
 
 

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  adapt, answerOf, cellText, columnsFor, isUnsure, newRecord, nextSort, picturesOf, resultsCsv, sortRecords, summaryOf,
+  adapt, answerOf, cellText, columnsFor, isUnsure, newRecord, nextSort, picturesOf, resultsCsv, sortRecords,
+  spreadsheetSafe, summaryOf,
 } from "../../static_site/results.js";
 
 const spec = { class_names: ["photo", "render"], unsure_below: 0.7 };
@@ -79,6 +80,17 @@ test("the CSV has train.predict's columns, quotes what needs it, skips what was 
   assert.equal(lines[0], "path,verdict,predicted_class,p_photo,p_render,error,adapted_verdict,adapted_p_photo," +
     "adapted_p_render,your_answer");
   assert.ok(lines[1].endsWith(",unsure,0.500000,0.500000,photo"));
+});
+
+test("CSV cells that a spreadsheet would run as a formula get a leading quote (OWASP)", () => {
+  const names = ["=HYPERLINK(\"x\").jpg", "+1.png", "-2.png", "@cmd.png", "\ttab.png", "\rcr.png", "a=b.png"];
+  const rs = names.map((n, i) => done(i, n, [0.25, 0.75]));
+  rs.push({ index: 9, path: "=bad.png", status: "error", error: "=bad.png: not a picture" });
+  const rows = resultsCsv(rs, spec.class_names).split("\r\n").slice(1, -1);
+  assert.deepEqual(rows.map((r) => r.split(",")[0]), ['"\'=HYPERLINK(""x"").jpg"', "'+1.png", "'-2.png",
+    "'@cmd.png", "'\ttab.png", '"\'\rcr.png"', "a=b.png", "'=bad.png"]);
+  assert.ok(rows[7].endsWith(",'=bad.png: not a picture"));
+  assert.deepEqual(["=", "x", "'=", ""].map(spreadsheetSafe), ["'=", "x", "'=", ""]);
 });
 
 test("a folder's pictures are chosen by the spec's extensions; hidden files are skipped", () => {
