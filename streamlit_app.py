@@ -22,7 +22,7 @@ import streamlit as st  # noqa: E402
 
 from app.empty import page_empty, show_broken  # noqa: E402
 from app.options import models_dir  # noqa: E402
-from app.run import discover  # noqa: E402
+from app.run import DEMO_NOTE, discover  # noqa: E402
 from app.signin import signed_in  # noqa: E402
 from app.compare import section_compare  # noqa: E402
 from app.confusion import section_confusion  # noqa: E402
@@ -57,6 +57,8 @@ def main() -> None:
         default = ids.index(current) if current in by_id else 0
         run = by_id[st.selectbox("Run", ids, index=default, key="run",
                                  format_func=lambda i: by_id[i].label() + f" · {by_id[i].arch}")]
+        if run.demo:
+            st.warning(DEMO_NOTE, icon="⚠️")
         st.caption(f"{len(usable)} runs in `{models.resolve()}`"
                    + (f"; {len(broken)} skipped" if broken else ""))
     show_broken(broken, current)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from app.charts import training_curves
 from app.formatting import human_bytes, human_seconds, is_num, num3, pct
-from app.run import Run, SPLITS, report
+from app.run import DEMO_NOTE, Run, SPLITS, report
 
 
 def section_overview(run: Run) -> None:
@@ -16,7 +16,7 @@ def section_overview(run: Run) -> None:
     st.caption(f"architecture **{run.arch}** · created {m.get('created', '?')} · data `{data.get('root', '?')}` · "
                f"command `{m.get('command', '?')}`")
     if data.get("synthetic"):
-        st.info("This run was trained on the SYNTHETIC demo data set: its scores say nothing about real pictures.")
+        st.info(DEMO_NOTE)
 
     split = st.radio("Scores on", list(SPLITS), format_func=SPLITS.get, horizontal=True, key="overview_split")
     r = report(run, split)

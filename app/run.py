@@ -15,6 +15,9 @@ from train.csvfile import CSV_ERRORS
 from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, load_spec
 
 SPLITS = {"test": "test", "val": "validation"}  # split name (predictions.csv, metrics.json) -> the word shown
+# What every page says of a run trained on the synthetic demo data (train/demo_data.py).
+DEMO_NOTE = ("Demo run: trained on the SYNTHETIC demo data set, so its scores and verdicts say nothing "
+             "about real pictures.")
 
 
 def stamp(run_dir: Path) -> str:
@@ -98,10 +101,11 @@ class Run:
         return os.path.commonpath([root, target]) == root
 
     def label(self) -> str:
-        """The run and its state: current, or candidate (complete, not current); demo when trained on the
-        synthetic demo data. (Failed runs are listed apart, as skipped folders.)"""
+        """The run and its state: current, or candidate (complete, not current); "demo" first when trained
+        on the synthetic demo data, where a narrow picker cannot cut it off. (Failed runs are listed apart,
+        as skipped folders.)"""
         state = "current" if self.current else "candidate"
-        return f"{self.id} ({state}{', demo' if self.demo else ''})"
+        return f"{'demo · ' if self.demo else ''}{self.id} ({state})"
 
 def discover(models: Path) -> tuple[list[Run], list[tuple[str, str]], str | None]:
     """-> (usable runs, newest first; [(folder name, what is wrong)] for skipped ones; current id)."""

@@ -13,13 +13,15 @@ from train import runs
 from train.preprocess import IMAGE_EXTENSIONS, TOO_SMALL, decide, load_rgb, model_eye_square
 
 from app.pictures import display_square, eye_caption
-from app.run import Run, cached_model
+from app.run import DEMO_NOTE, Run, cached_model
 
 
 def section_try(run: Run) -> None:
     classes = run.classes
     st.header("Try it")
     st.caption(f"Server-side Keras, run `{run.id}`" + (" (the current model)" if run.current else ""))
+    if run.demo:
+        st.warning(DEMO_NOTE, icon="⚠️")
     st.info("The static page (`static_site/`) does the same in the browser with TF.js: the pictures never leave "
             "the visitor's computer. Here they are classified on the server with the Keras model.", icon="ℹ️")
     uploads = st.file_uploader("Pictures", type=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
@@ -54,7 +56,7 @@ def section_try(run: Run) -> None:
                 c2.image(display_square(model_eye_square(rgb, spec)), caption=eye_caption(run), width="stretch")
                 best = int(np.argmax(p))
                 with c3:
-                    st.metric("Verdict", decide(p, spec),
+                    st.metric("Verdict (demo model)" if run.demo else "Verdict", decide(p, spec),
                               help="the most probable class, or \"unsure\" when its probability is below the "
                                    "run's unsure level (the same rule as train.predict and the page)")
                     st.caption(f"P({classes[best]}) = {p[best]:.3f}" + (

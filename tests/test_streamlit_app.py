@@ -365,6 +365,23 @@ def test_try_it_predicts_uploads_like_train_predict(monkeypatch, tiny_models, ti
     assert len(at.error) == 1 and at.error[0].value.startswith("broken.png:")
 
 
+def test_a_demo_run_is_tagged_in_the_picker_and_warned_of_on_try_it(monkeypatch, fake_models):
+    """A run trained on the synthetic demo data: "demo" leads its name in the run picker (a narrow sidebar
+    cuts the end of a long label), the sidebar and Try it warn that its verdicts mean nothing for real
+    pictures; a run on real pictures gets neither."""
+    demo = fake_models / "runs" / "tiny-tracenet"
+    m = load(demo)
+    m["data"]["synthetic"] = True
+    (demo / "metrics.json").write_text(json.dumps(m))
+    at = app(monkeypatch, fake_models, "Try it")
+    assert at.sidebar.selectbox(key="run").options == ["demo · tiny-tracenet (current) · tracenet",
+                                                       "tiny-rendernet2017 (candidate) · rendernet2017"]
+    assert any("SYNTHETIC demo data" in w.value for w in at.sidebar.warning)
+    assert any("SYNTHETIC demo data" in w.value for w in at.main.warning)
+    at.sidebar.selectbox(key="run").set_value("tiny-rendernet2017").run()
+    assert not at.exception and not any("demo" in w.value for w in at.warning)
+
+
 # ---------------------------------------------------------------- the real browser
 
 
@@ -487,7 +504,7 @@ def test_states_and_three_classes(monkeypatch, tmp_path, models_copy, three_clas
     at = app(monkeypatch, models_copy)
     options = at.sidebar.selectbox(key="run").options
     assert "tiny-tracenet (current) · tracenet" in options and "three (candidate) · lite0" in options
-    assert "tiny-rendernet2017 (candidate, demo) · rendernet2017" in options
+    assert "demo · tiny-rendernet2017 (candidate) · rendernet2017" in options
     warning = next(w.value for w in at.warning if "stopped" in w.value)
     assert "Failed run" in warning and "disk full" in warning and "--resume stopped" in warning
     at.sidebar.selectbox(key="run").set_value("three").run()
