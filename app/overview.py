@@ -1,6 +1,7 @@
 """Overview: the run's scores, data, training curves and sizes (all read from metrics.json)."""
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -24,11 +25,18 @@ def section_overview(run: Run) -> None:
         st.info(f"No {SPLITS[split]} pictures in this run.")
     else:
         cols = st.columns(4)
-        cols[0].metric("Accuracy", pct(r.get("accuracy")), help=f"argmax decision, {r.get('n', '?')} pictures")
-        cols[1].metric("Balanced accuracy", pct(r.get("balanced_accuracy")))
-        cols[2].metric("Macro F1", num3(r.get("macro_f1")))
+        cols[0].metric("Accuracy", pct(r.get("accuracy")),
+                       help=f"the share of the {r.get('n', '?')} pictures whose most probable class is the true one")
+        cols[1].metric("Balanced accuracy", pct(r.get("balanced_accuracy")),
+                       help="the mean of the per-class recalls: every class counts the same, however many "
+                            "pictures it has (50% is chance for two classes)")
+        cols[2].metric("Macro F1", num3(r.get("macro_f1")),
+                       help="the mean over classes of F1 (the harmonic mean of precision and recall): low when "
+                            "any class is often missed or often wrongly given")
         cols[3].metric("ROC AUC", num3(r.get("roc_auc")) if "roc_auc" in r else "–",
-                       help=f"P({m.get('positive_class')}) ranks the pictures" if m.get("positive_class") else None)
+                       help=(f"the chance that a random {m.get('positive_class')} picture gets a higher "
+                             f"P({m.get('positive_class')}) than a random other one, whatever the threshold "
+                             "(0.5 is chance)") if m.get("positive_class") else "two-class runs only")
         per_class = r.get("per_class") or {}
         if per_class:
             table = pd.DataFrame.from_dict(per_class, orient="index")
@@ -96,18 +104,26 @@ def section_overview(run: Run) -> None:
     served = model.get("served_tfjs", "tfjs")
     timings = m.get("timings") or {}
     cols = st.columns(4)
-    cols[0].metric("Parameters", f"{model['params']:,}" if is_num(model.get("params")) else "–")
-    cols[1].metric("Keras model", human_bytes(sizes.get("model.keras")))
+    cols[0].metric("Parameters", f"{model['params']:,}" if is_num(model.get("params")) else "–",
+                   help="the numbers in the model, frozen and trained alike")
+    cols[1].metric("Keras model", human_bytes(sizes.get("model.keras")),
+                   help="`model.keras`, the float32 model that training, train.predict and this app run")
     cols[2].metric("TF.js bundle", human_bytes(sizes.get(served)), help=f"`{served}/`, what the static page loads")
     cols[3].metric("Training time", human_seconds(timings.get("train_s")),
-                   help=f"whole run {human_seconds(timings.get('total_s'))}")
-    st.caption(f"{m.get('epochs_run', '?')} epochs, best epoch {m.get('best_epoch', '?')} · "
-               f"{timings.get('train_images_per_s', '?')} pictures/s in training · sizes: "
+                   help=f"fitting the model (lite0: its features and head); the whole run took "
+                        f"{human_seconds(timings.get('total_s'))}")
+    head = (m.get("training") or {}).get("head")
+    training = (f"{m.get('epochs_run', '?')} epochs, best epoch {m.get('best_epoch', '?')}" if not head
+                else "no epochs (a linear head fitted in one pass)")
+    st.caption(f"{training} · {timings.get('train_images_per_s', '?')} pictures/s in training · sizes: "
                + ", ".join(f"`{k}` {human_bytes(v)}" for k, v in sizes.items()))
 
-    st.subheader("Training curves")
+    if isinstance(head, dict):
+        head_fit(m["training"], head)
+    else:
+        st.subheader("Training curves")
     charts = training_curves(m.get("history") or {}, m.get("best_epoch"))
-    if not charts:
+    if not charts and not head:
         st.info("No training history in metrics.json.")
     cols = st.columns(2)
     for i, (_, chart) in enumerate(charts):
@@ -115,3 +131,26 @@ def section_overview(run: Run) -> None:
             st.altair_chart(chart, width="stretch")
     with st.expander("Everything in metrics.json"):
         st.json(m, expanded=False)
+
+
+def head_fit(training: dict, head: dict) -> None:
+    """What a lite0 run has instead of epochs (train/lite0_head.py): frozen features, a linear head fitted
+    by logistic regression with its regularization C chosen by cross-validation, then a calibration."""
+    st.subheader("The head's fit")
+    held = {"sources": "whole sources (file-name prefixes)", "groups": "whole groups (houses, projects)"}.get(
+        head.get("c_chosen_holding_out"), "pictures")
+    st.markdown(
+        f"No epochs and no training curves: the backbone is frozen, its features of every picture are computed "
+        f"once ({human_seconds(training.get('embed_s'))}), and a linear head is fitted on them by logistic "
+        f"regression in one pass ({human_seconds(training.get('head_s'))}). Its regularization, "
+        f"**C = {head.get('C', '?')}**, is the one with the lowest balanced log loss in "
+        f"{head.get('cv_folds', '?')}-fold cross-validation holding out {held}; the probabilities are then "
+        f"calibrated on {training.get('calibration_pictures', '?')} pictures the head did not see.")
+    losses = head.get("cv_balanced_log_loss")
+    if isinstance(losses, dict) and losses:
+        table = pd.DataFrame({"C": [float(c) for c in losses], "balanced log loss": list(losses.values())})
+        st.altair_chart(alt.Chart(table).mark_line(point=True).encode(
+            x=alt.X("C:Q", scale=alt.Scale(type="log"), title="C (larger: less regularized)"),
+            y=alt.Y("balanced log loss:Q", scale=alt.Scale(zero=False)),
+            tooltip=["C:Q", alt.Tooltip("balanced log loss:Q", format=".4f")]).properties(
+            title="Cross-validated loss per C (lower is better)", height=220), width="stretch")

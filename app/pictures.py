@@ -30,6 +30,12 @@ def picture_pair(path: str, run_dir: str, _stamp: str):
     return np.asarray(thumb), display_square(eye), None
 
 REGION_COLORS = ((31, 111, 235), (230, 110, 20), (40, 160, 90), (170, 60, 190), (200, 50, 60), (110, 110, 110))
+REGION_SWATCHES = ("🟦", "🟧", "🟩", "🟪", "🟥", "⬛")  # the same colours, for the legend's text
+
+def vote_legend(class_names) -> str:
+    """Which colour is which class on a vote map."""
+    return "Vote map: " + " · ".join(f"{REGION_SWATCHES[i % len(REGION_SWATCHES)]} {c}"
+                                     for i, c in enumerate(class_names)) + "; stronger colour: surer region"
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def cached_vote_model(run_dir: str, _stamp: str):
@@ -90,7 +96,7 @@ def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> 
         if problem:
             st.warning(f"Picture unavailable: {problem}", icon="🖼️")
         else:
-            left, right = st.columns(2)
+            left, right = st.columns([1, 2] if votes else [1, 1])  # a vote map needs room for its labels
             left.image(thumb, caption="original", width="stretch")
             if votes:
                 right.image(vote_map(path, str(run.dir), run.stamp), width="stretch",
@@ -103,6 +109,9 @@ def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4, 
     if rows.empty:
         st.info("No pictures here.")
         return
+    if votes:  # two cards a row: each vote map wide enough to read, with the legend once above
+        per_row = min(per_row, 2)
+        st.caption(vote_legend(run.classes))
     total = len(rows)
     shown = total
     if total > per_row:

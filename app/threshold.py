@@ -46,12 +46,22 @@ def section_threshold(run: Run) -> None:
     cm, sc = at(t)
     _, ref = at(run_t)
     mine, theirs = sc["per_class"][pos], ref["per_class"][pos]
+
+    def change(x: float, digits: int, unit: str = "") -> str | None:
+        """The delta shown: none where the slider changes nothing the figure shows (no "↑ +0.000")."""
+        return f"{x:+.{digits}f}{unit}" if round(x, digits) != 0 else None
+
+    # Short labels (the class is said once, above) so that four narrow columns never cut them.
+    st.caption(f"Scores for {pos} at the slider, against the run's own threshold:")
     cols = st.columns(4)
+    helps = {"precision": f"of the pictures called {pos}, the share that are {pos}",
+             "recall": f"of the {pos} pictures, the share called {pos}",
+             "f1": "the harmonic mean of precision and recall"}
     for col, (name, key) in zip(cols, [("Precision", "precision"), ("Recall", "recall"), ("F1", "f1")]):
-        col.metric(f"{name} ({pos})", f"{mine[key]:.3f}", delta=f"{mine[key] - theirs[key]:+.3f}",
-                   delta_description="vs the run's threshold")
-    cols[3].metric("Accuracy", pct(sc["accuracy"]), delta=f"{(sc['accuracy'] - ref['accuracy']) * 100:+.1f} pts",
-                   delta_description="vs the run's threshold")
+        col.metric(name, f"{mine[key]:.3f}", delta=change(mine[key] - theirs[key], 3),
+                   delta_description="vs the run's threshold", help=helps[key])
+    cols[3].metric("Accuracy", pct(sc["accuracy"]), delta=change((sc["accuracy"] - ref["accuracy"]) * 100, 1, " pts"),
+                   delta_description="vs the run's threshold", help="the share of all pictures called right")
 
     left, right = st.columns([2, 3])
     with left:

@@ -146,10 +146,30 @@ def test_overview_numbers_match_metrics_json(monkeypatch, fake_models):
     assert slices.loc["interiors", "pictures"] == 3 and slices.loc["interiors", "accuracy"] == pytest.approx(2 / 3)
     assert len(at.get("vega_lite_chart")) >= 2  # loss and accuracy curves
     # The validation scores, and the other run.
+    assert all(metric.proto.help for metric in at.metric), [metric.label for metric in at.metric if not metric.proto.help]
     at.radio(key="overview_split").set_value("val").run()
     assert metrics_of(at)["Accuracy"] == f"{m['val']['accuracy']:.1%}"
     at.sidebar.selectbox(key="run").set_value("tiny-rendernet2017").run()
     assert metrics_of(at)["Parameters"] == f"{load(fake_models / 'runs' / 'tiny-rendernet2017')['model']['params']:,}"
+
+
+def test_a_lite0_overview_explains_its_head_instead_of_epochs(monkeypatch, fake_models):
+    """lite0 has no epochs (a linear head on frozen features, metrics.json training.head): the overview
+    says what it has instead (C and how it was chosen, with the cross-validated losses), not "0 epochs,
+    best epoch None" and "No training history"."""
+    run = fake_models / "runs" / "tiny-tracenet"
+    m = load(run)
+    m.update(arch="lite0", history={}, epochs_run=0, best_epoch=None)  # as train/lite0_head.py's fit leaves them
+    m["training"].update(embed_s=11.8, head_s=5.6, calibration_pictures=74, head={
+        "C": 0.1, "cv_folds": 5, "calibration_folds": 5, "c_chosen_holding_out": "groups",
+        "cv_balanced_log_loss": {"0.003": 0.083, "0.01": 0.042, "0.03": 0.024, "0.1": 0.013}})
+    (run / "metrics.json").write_text(json.dumps(m))
+    at = app(monkeypatch, fake_models)
+    shown = texts(at)
+    assert "None" not in shown and "No training history" not in shown and "0 epochs" not in shown, shown
+    assert "no epochs" in shown and "C = 0.1" in shown and "5-fold cross-validation holding out whole groups" in shown
+    assert "calibrated on 74 pictures" in shown and any("The head's fit" == h.value for h in at.subheader)
+    assert len(at.get("vega_lite_chart")) == 1  # the loss per C
 
 
 # ---------------------------------------------------------------- 2. confusion matrix and examples
@@ -178,6 +198,11 @@ def test_confusion_matrix_and_its_pictures(monkeypatch, tiny_models):
     at.toggle(key="cm_votes").set_value(True).run()  # the vote map on every card, as the page draws it
     captions = [img.caption for im in at.image for img in im.proto.imgs]
     assert not at.exception and sum("own answer" in c for c in captions) == len(captions) // 2 > 0, captions
+    # Big enough to read (two cards a row, the map two thirds of its card), with a legend of the colours.
+    weights = {round(c.weight, 3) for c in at.main.columns}
+    assert {0.5, 0.333, 0.667} <= weights and 0.25 not in weights, weights
+    legend = next(c.value for c in at.caption if c.value.startswith("Vote map:"))
+    assert all(f" {c}" in legend for c in classes) and "🟦" in legend, legend
 
 
 def test_a_missing_picture_gets_a_placeholder_card(monkeypatch, fake_models):
@@ -235,8 +260,8 @@ def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, f
     n_true = test.true_class.value_counts().reindex(classes, fill_value=0)
     at = app(monkeypatch, fake_models, "Threshold")
     slider = at.slider(key=f"thr_value_{pos}")
-    assert slider.value == m["threshold"]  # opens on the run's own decisions: no change yet
-    assert all(v.endswith("0.000") or v.endswith("0.0 pts") for v in [d.proto.delta for d in at.metric])
+    assert slider.value == m["threshold"]  # opens on the run's own decisions: no change yet, so no delta
+    assert [d.proto.delta for d in at.metric] == [""] * 4 and all(d.proto.help for d in at.metric)
     at_run = confusion_frame(at).to_numpy().tolist()
     assert at_run == m["test"]["at_threshold"]["confusion_matrix"]
     expected = np.zeros((2, 2), int)
@@ -249,13 +274,16 @@ def test_threshold_slider_changes_the_confusion_matrix_and_scores(monkeypatch, f
     everything = confusion_frame(at)
     assert everything[pos].tolist() == n_true.tolist() and everything.drop(columns=pos).sum().sum() == 0
     shown = metrics_of(at)
-    assert shown[f"Recall ({pos})"] == "1.000"
-    assert shown[f"Precision ({pos})"] == f"{n_true[pos] / n_true.sum():.3f}"
+    assert shown["Recall"] == "1.000"
+    assert shown["Precision"] == f"{n_true[pos] / n_true.sum():.3f}"
+    run_recall = m["test"]["at_threshold"]["per_class"][pos]["recall"]
+    deltas = {d.label: d.proto.delta for d in at.metric}
+    assert deltas["Recall"] == ("" if round(1 - run_recall, 3) == 0 else f"{1 - run_recall:+.3f}"), deltas
 
     at.slider(key=f"thr_value_{pos}").set_value(1.0).run()  # (almost) nothing is positive
     nothing = confusion_frame(at)
     assert nothing[pos].sum() == int((test[f"p_{pos}"] >= 1.0).sum())
-    assert metrics_of(at)[f"Recall ({pos})"] != "1.000"
+    assert metrics_of(at)["Recall"] != "1.000"
     assert len(at.get("vega_lite_chart")) == 4  # matrix, histogram, ROC, precision-recall
 
     # Another positive class and the validation split.
