@@ -210,6 +210,8 @@ def test_runs_command_lists_shows_promotes_rolls_back_and_prunes(fake_models, ca
     assert runs.current_run_id(fake_models) == "tiny-rendernet2017"
     assert runs_main(["--models", str(fake_models), "show", "tiny-tracenet"]) == 0
     assert "candidate" in capsys.readouterr().out
+    assert runs_main(["--models", str(fake_models), "show", "current"]) == 0  # the word --init-from takes
+    assert capsys.readouterr().out.startswith("tiny-rendernet2017: current")
     assert runs_main(["--models", str(fake_models), "--static-site", "", "rollback"]) == 0
     assert runs.current_run_id(fake_models) == "tiny-tracenet"
     failed = fake_models / "runs" / "old-failure"

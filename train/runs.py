@@ -171,13 +171,17 @@ def incomplete(run_dir: Path) -> str | None:
     return None
 
 
+def no_current_run(models_dir: Path) -> RunError:
+    return RunError(f"{Path(models_dir) / 'current'}: no current run yet; train one with `python -m train`")
+
+
 def resolve(models_dir: Path, run: str | None = None) -> Path:
     """A run id, a run folder, or None for the current run -> its folder (checked complete)."""
     models_dir = Path(models_dir)
     if run is None:
         path = models_dir / "current"
         if not path.exists():
-            raise RunError(f"{path}: no current run yet; train one with `python -m train`")
+            raise no_current_run(models_dir)
     else:
         path = Path(run) if Path(run).is_dir() else models_dir / "runs" / run
         if not path.is_dir():
@@ -366,7 +370,7 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every run, newest first, with its state and scores")
     show = sub.add_parser("show", help="one run's scores, state and why it is not current")
-    show.add_argument("run")
+    show.add_argument("run", help="a run id, or 'current' (as --init-from takes it)")
     prom = sub.add_parser("promote", help="make a run current (skips the quality gate)")
     prom.add_argument("run")
     sub.add_parser("rollback", help="make the run that was current before the current one current again")
@@ -410,6 +414,10 @@ def cmd_list(models: Path) -> int:
 
 
 def cmd_show(models: Path, run_id: str) -> int:
+    if run_id == "current":
+        run_id = current_run_id(models)
+        if run_id is None:
+            raise no_current_run(models)
     run = Path(models) / "runs" / run_id
     if not run.is_dir():
         raise RunError(f"{run_id}: no such run folder (looked in {Path(models) / 'runs'})")
