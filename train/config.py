@@ -212,7 +212,8 @@ class EngineOptions:
     workers: int | None = option(None, "run them on a local Dask cluster of N worker processes (default, with "
                                        "neither option: in this process, no engine)", type=int, at_least=1,
                                  metavar="N")
-    chunk: int = option(512, "pictures per task: a lost worker costs at most this many pictures' work, and a "
+    chunk: int = option(512, "pictures per task, and per chunk file of a run's features (in this process too): a "
+                             "lost worker, an interrupt or a kill costs at most this many pictures' work, and a "
                              "stopped job resumes from the last chunk that landed", type=int, at_least=1)
 
 

@@ -18,7 +18,6 @@ import contextlib
 import io
 import os
 import re
-import shutil
 import sys
 import tempfile
 import types
@@ -271,9 +270,9 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     probes = {}
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":
-            shutil.rmtree(run_dir / name, ignore_errors=True)
-            export_tfjs(exported, run_dir / name, quantize=q)
-            probes[name] = write_probes(run_dir / name, model, spec)
+            with files.replacing(run_dir / name) as tmp:  # a bundle is complete or absent (a full disk)
+                export_tfjs(exported, tmp, quantize=q)
+                probes[name] = write_probes(tmp, model, spec)
     export_litert(model, run_dir / LITERT_FILE)
     export_seconds = time.time() - t0
     test = [r for r in scored if r["split"] == "test"]
@@ -308,6 +307,7 @@ def main(argv=None) -> int:
     p.add_argument("--static-site", type=Path, default=None, help="as for python -m train")
     p.add_argument("--force", action="store_true", help="make it current whatever the quality gate says")
     args = p.parse_args(argv)
+    runs.repaired(args.models)  # a run killed while exporting is then an interrupted one, here to finish
     folder = args.models / "runs" / args.run
     failed = runs.read_failed(folder)
     if failed is not None and failed.get("stage") not in ("export",):
@@ -324,7 +324,7 @@ def main(argv=None) -> int:
             export_run(folder, model, spec, quantize)
             final = folder
         else:
-            with runs.started(args.models, args.run, folder=runs.reopen(args.models, args.run), stage="export") as run:
+            with runs.started(args.models, args.run, stage="export", resume=True) as run:
                 export_run(run.folder, model, spec, quantize)
                 final = run.finish()
     except KeyboardInterrupt:

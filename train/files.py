@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -15,15 +16,14 @@ def replacing(path, suffix: str = ""):
     """Yields a path beside `path` (hidden, same folder) to write a file or a folder at; when the block
     ends normally it is renamed over `path` in one step, otherwise removed. A folder already at `path`
     is first moved aside (a folder cannot be renamed over a full one), then deleted. `suffix` ends the
-    temporary name, for writers that insist on one (np.savez adds .npz, Keras wants .weights.h5)."""
+    temporary name, for writers that insist on one (np.savez adds .npz, Keras wants .weights.h5). The
+    temporary names are this process's own (two processes writing one file never share one)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{suffix}")
-    remove(tmp)
+    tmp = path.with_name(f".{path.name}.{unique()}.tmp{suffix}")
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():
-            old = path.with_name(f".{path.name}.old")
-            remove(old)
+            old = path.with_name(f".{path.name}.{unique()}.old")
             path.rename(old)
             os.replace(tmp, path)
             remove(old)
@@ -32,6 +32,11 @@ def replacing(path, suffix: str = ""):
     except BaseException:
         remove(tmp)
         raise
+
+
+def unique() -> str:
+    """A name part no other process or call uses at the same time: the process id and random hex."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def remove(path: Path) -> None:
@@ -68,8 +73,7 @@ def switch_link(link, target) -> None:
     """Point the symbolic link `link` at `target` (relative to the link's folder) in one atomic rename:
     a reader finds the old target or the new one, never none."""
     link = Path(link)
-    tmp = link.with_name(f".{link.name}.link.tmp")
-    remove(tmp)
+    tmp = link.with_name(f".{link.name}.{unique()}.link.tmp")
     tmp.symlink_to(target)
     os.replace(tmp, link)
 

@@ -45,6 +45,7 @@ class Inputs:
 def resume(args) -> int:
     """--resume RUN: the failed run's own arguments again, into its own folder (weights or features
     it saved are reused)."""
+    failed = runs.resumable(args.models, args.resume)
     folder = args.models / "runs" / args.resume
     try:
         saved = json.loads((folder / runs.CONFIG_FILE).read_text())
@@ -53,20 +54,21 @@ def resume(args) -> int:
     again = parse_args(saved["argv"] + ["--run-id", args.resume, "--models", str(args.models)])
     again.argv = saved["argv"]
     again.force = again.force or args.force
-    staging = runs.reopen(args.models, args.resume)
-    print(f"resuming {args.resume} ({runs.read_failed(staging) or {}}) ...".replace("{}", "").strip(), flush=True)
-    return train(again, staging=staging)
+    print(f"resuming {args.resume} (stopped during {failed.get('stage')}: {failed.get('reason')}) ...", flush=True)
+    return train(again, resume=True)
 
 
-def train(args, staging: Path | None = None) -> int:
+def train(args, resume: bool = False) -> int:
     """Read the data, then train, evaluate and export in the run's folder; then the run becomes current if
-    it passes the quality gate (runs.py). `staging`: a failed run's folder reopened (--resume)."""
+    it passes the quality gate (runs.py). `resume`: continue the failed run args.run_id in its folder."""
     t_start = time.time()
     inputs = read_inputs(args)
+    # Two runs started in the same second get distinct ids (runs.new_staging adds -2, -3, ...).
     run_id = args.run_id or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{args.config.arch}"
     run = None
     try:
-        with runs.started(args.models, run_id, folder=staging) as run, Tee(run.folder / "train.log"):
+        with runs.started(args.models, run_id, exact=args.run_id is not None, resume=resume) as run, \
+                Tee(run.folder / "train.log"):
             files.write_json(run.folder / runs.CONFIG_FILE,
                              {"argv": args.argv, "started": datetime.now(timezone.utc).isoformat()})
             metrics = run_stages(args, run, inputs)
@@ -78,16 +80,16 @@ def train(args, staging: Path | None = None) -> int:
     except KeyboardInterrupt:
         if run is None or run.failed is None:
             raise
-        print(f"\ninterrupted during {run.stage}: run kept as failed in {run.failed}; continue it with "
-              f"`python -m train --resume {run_id}`", file=sys.stderr)
+        print(f"\ninterrupted during {run.stage}: run kept as interrupted in {run.failed}; continue it with "
+              f"`python -m train --resume {run.run_id}`", file=sys.stderr)
         return 130
     except Exception:
         if run is None or run.failed is None:
             raise
-        hint = (f"finish it with `python -m train.export {run_id}`" if run.stage == "export"
-                else f"continue it with `python -m train --resume {run_id}`")
-        print(f"error: run {run_id} failed during {run.stage}: {run.reason} (details in "
-              f"{run.failed / runs.ERROR_LOG}); {hint}", file=sys.stderr)
+        hint = (f"finish it with `python -m train.export {run.run_id}`" if run.stage == "export"
+                else f"continue it with `python -m train --resume {run.run_id}`")
+        details = f" (details in {run.failed / runs.ERROR_LOG})" if (run.failed / runs.ERROR_LOG).is_file() else ""
+        print(f"error: run {run.run_id} failed during {run.stage}: {run.reason}{details}; {hint}", file=sys.stderr)
         return 1
     report.print_summary(final, metrics)
     runs.conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
@@ -124,7 +126,8 @@ def run_stages(args, run: runs.ActiveRun, inputs: Inputs) -> dict:
     failures = data_lib.DecodeFailures()
     engine = cluster.engine_of(args.cluster, args.workers, args.chunk)
     model, spec, history, fit_stats = train_model(config, inputs.spec, inputs.items, failures, staging=run.folder,
-                                                  init=inputs.init, given=inputs.given, engine=engine)
+                                                  init=inputs.init, given=inputs.given, engine=engine,
+                                                  chunk=args.chunk)
     # The trained model is kept before anything else can fail.
     run.stage = "evaluation"
     inference_only(model).save(run.folder / "model.keras")

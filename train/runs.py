@@ -1,20 +1,26 @@
 """Run folders, their states, the quality gate, and the commands to manage them.
 
     models/runs/<run-id>/       everything one run writes
-    models/runs/.partial-<id>/  a run being written (nothing reads it)
+    models/runs/.partial-<id>/  a run being written (nothing reads it; its process holds a lock on it)
     models/current -> runs/<id> the run train.predict, the app and the page use (a symlink, switched
                                 atomically), moved only by `promote`
     models/history.jsonl        every promotion, oldest first (what `rollback` goes back along)
+    models/.lock                the models folder's lock (`locked`): run ids, promotion, rollback, prune
+    models/.promotion.json      the journal of a promotion under way (`promote`)
 
 States: **current**; **candidate** (complete, not current: it did not pass the quality gate, or was
 replaced since); **failed** (a run that stopped before it was complete: its folder keeps what was done,
-weights included, and `failed.json` says why; `python -m train --resume ID` continues it, `python -m
-train.export ID` finishes one that stopped while exporting). A run trained on the synthetic demo data is
-tagged **demo** whatever its state.
+weights and features included, and `failed.json` says why; `python -m train --resume ID` continues it,
+`python -m train.export ID` finishes one that stopped while exporting); **interrupted**, the same for a
+run stopped by Ctrl-C, a signal or a kill. A run trained on the synthetic demo data is tagged **demo**
+whatever its state.
 
-A run being written is a context (`started`): it names the stage it is at and, whatever stops it,
-marks itself failed with what and why; `finish` moves it into place. Promotion (`promote`) switches the
-`current` link; copying the model into the page is train.site's job, asked for here.
+A run being written is a context (`started`): it names the stage it is at and, whatever stops it short
+of a kill, marks itself failed with what and why; `finish` moves it into place. A kill leaves its
+staging folder unlocked: whoever takes the models folder's lock next keeps it as interrupted, and undoes
+a promotion stopped halfway (`repair`, said in one line). Promotion (`promote`) switches the `current`
+link, history.jsonl and the page's model together; copying the model into the page is train.site's job,
+asked for here.
 
 Quality gate: a new run replaces the current one only if its balanced accuracy on the validation and
 test pictures both runs scored (the split is stable, so old pictures keep their split) is at least the
@@ -29,7 +35,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
+import fcntl
 import json
+import os
 import shutil
 import sys
 import traceback
@@ -50,6 +59,10 @@ CONFIG_FILE = "config.json"  # the arguments a run was started with (for --resum
 FEATURES_FILE = "features.npz"  # lite0: the picture features (for --resume and --init-from)
 CHECKPOINT_FILE = "checkpoint.weights.h5"  # Keras-trained archs: the weights after the last epoch
 HISTORY_FILE = "history.jsonl"
+LOCK_FILE = ".lock"  # models/.lock: the models folder's one lock (`locked`)
+PROMOTION_FILE = ".promotion.json"  # models/: the journal of a promotion under way (`promote`)
+RUNNING_FILE = "running.json"  # in a run being written: its stage and process (read after a kill)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 GATE_TOLERANCE = 0.01  # balanced accuracy, on the pictures both runs scored
 GATE_MIN_PICTURES = 20
 
@@ -58,47 +71,149 @@ class RunError(InputError):
     """A run that cannot be used; the message names the folder and what is wrong."""
 
 
+# ---------------------------------------------------------------- the models folder's lock and repair
+
+
+_held: dict[str, list] = {}  # models folder -> [lock file descriptor, depth] while this process holds it
+
+
+@contextlib.contextmanager
+def locked(models_dir: Path):
+    """The models folder's one lock (fcntl.flock on models/.lock), held for everything that changes which
+    runs exist or which is current: choosing a run id, promotion, rollback, the page refresh, pruning.
+    Re-entrant in one process (promote inside conclude). The kernel releases it when the holder dies,
+    however it dies; whoever takes it next first repairs what a killed holder left (`repair`)."""
+    models_dir = Path(models_dir)
+    key = str(models_dir.resolve())
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(models_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held[key] = [fd, 1]
+        repair(models_dir)
+        yield
+    finally:
+        _held.pop(key, None)
+        os.close(fd)  # releases the lock
+
+
+def repaired(models_dir: Path) -> None:
+    """What a killed command left repaired (`repair`, said in one line), where the models folder exists
+    and can be written (a read-only one is only read)."""
+    if Path(models_dir).is_dir() and os.access(models_dir, os.W_OK):
+        with locked(models_dir):
+            pass
+
+
+def claim(folder: Path) -> int | None:
+    """Lock a run folder as this process's (flock on the folder itself: it follows the folder through
+    renames, and dies with the process) -> the descriptor holding it, or None when a live process has it."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def repair(models_dir: Path) -> None:
+    """(With the lock held.) Undo a promotion a kill stopped halfway, and keep every staging folder whose
+    process is gone as an *interrupted* run; each said in one line on stderr."""
+    models_dir = Path(models_dir)
+    journal = read_journal(models_dir)
+    if journal is not None:
+        undo_promotion(models_dir, journal)
+        print(f"{models_dir}: the promotion of {journal['run_id']} was stopped halfway; undone: "
+              f"{journal['previous_run'] or 'no run'} is current, as history.jsonl and the page's model say",
+              file=sys.stderr)
+    root = models_dir / "runs"
+    for staging in sorted(root.glob(".partial-*")) if root.is_dir() else ():
+        fd = claim(staging) if staging.is_dir() else None
+        if fd is None:
+            continue  # a run being written by a live process
+        try:
+            run_id = staging.name[len(".partial-"):]
+            try:
+                stage = json.loads((staging / RUNNING_FILE).read_text())["stage"]
+            except (OSError, ValueError, KeyError, TypeError):
+                stage = "start"
+            final = mark_failed(staging, models_dir, run_id, stage, "interrupted: its process stopped (killed, "
+                                "or the machine went down)", interrupted=True)
+            print(f"{final}: run {run_id} was interrupted during {stage}; kept as interrupted (continue it with "
+                  f"`python -m train --resume {run_id}`)", file=sys.stderr)
+        finally:
+            os.close(fd)
+
+
 # ---------------------------------------------------------------- folders and states
 
 
-def staging_dir(models_dir: Path, run_id: str) -> Path:
-    """A fresh `.partial-<id>` folder; refuses an id a run already has."""
-    if (Path(models_dir) / "runs" / run_id).exists():
-        raise RunError(f"{Path(models_dir) / 'runs' / run_id}: a run with this id exists; choose another --run-id")
-    path = Path(models_dir) / "runs" / f".partial-{run_id}"
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
+def new_staging(models_dir: Path, run_id: str, exact: bool) -> tuple[str, Path, int]:
+    """(With the lock held.) A fresh `.partial-<id>` folder, claimed -> (id, folder, claim). `exact`: the id
+    the user chose, refused when taken; else the first free one of id, id-2, id-3, ..."""
+    root = Path(models_dir) / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    chosen, n = run_id, 1
+    while (root / chosen).exists() or (root / f".partial-{chosen}").exists():
+        if exact:
+            what = "exists" if (root / chosen).exists() else "is being written by another process"
+            raise RunError(f"{root / chosen}: a run with this id {what}; choose another --run-id")
+        n += 1
+        chosen = f"{run_id}-{n}"
+    folder = root / f".partial-{chosen}"
+    folder.mkdir()
+    return chosen, folder, claim(folder)
 
 
-def mark_failed(staging: Path, models_dir: Path, run_id: str, stage: str, reason: str) -> Path:
-    """Keep a run that stopped: failed.json says where and why; the folder moves to runs/<id>."""
-    files.write_json(staging / FAILED_FILE, {"stage": stage, "reason": reason,
-                                      "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+def mark_failed(staging: Path, models_dir: Path, run_id: str, stage: str, reason: str,
+                interrupted: bool = False) -> Path:
+    """Keep a run that stopped: failed.json says where and why (and whether it was interrupted: Ctrl-C, a
+    signal, a kill); the folder moves to runs/<id>. When even failed.json cannot be written (a full
+    disk), the folder moves anyway: it is then listed as broken, never lost."""
+    failed = {"stage": stage, "reason": reason, "interrupted": interrupted,
+              "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with contextlib.suppress(OSError):
+        files.write_json(staging / FAILED_FILE, failed)
+    (staging / RUNNING_FILE).unlink(missing_ok=True)
     final = Path(models_dir) / "runs" / run_id
-    if final.exists():  # a resumed run: its folder was moved back to staging, so this is stale
-        shutil.rmtree(final)
     staging.rename(final)
     return final
 
 
-def reopen(models_dir: Path, run_id: str) -> Path:
-    """A failed run back into staging, to continue it (--resume, train.export)."""
+def reopen(models_dir: Path, run_id: str) -> tuple[Path, int]:
+    """(With the lock held.) A failed or interrupted run back into staging, claimed, to continue it
+    (--resume, train.export) -> (folder, claim)."""
     final = Path(models_dir) / "runs" / run_id
-    failed = read_failed(final)
-    if failed is None:
-        raise RunError(f"{final}: not a failed run (only failed runs can be resumed)")
-    staging = Path(models_dir) / "runs" / f".partial-{run_id}"
-    if staging.exists():
-        shutil.rmtree(staging)
+    resumable(models_dir, run_id)
+    fd = claim(final)
+    if fd is None:
+        raise RunError(f"{final}: another process is continuing this run")
+    staging = final.with_name(f".partial-{run_id}")
     final.rename(staging)
-    return staging
+    return staging, fd
+
+
+def resumable(models_dir: Path, run_id: str) -> dict:
+    """A failed or interrupted run's failed.json (one a kill left is `repair`ed first), else a RunError."""
+    with locked(models_dir):
+        failed = read_failed(Path(models_dir) / "runs" / run_id)
+    if failed is None:
+        raise RunError(f"{Path(models_dir) / 'runs' / run_id}: not a failed run (only failed runs can be resumed)")
+    return failed
 
 
 def finish(staging: Path, models_dir: Path, run_id: str) -> Path:
     """Move a complete run into place (not current yet: see `promote`)."""
     (staging / FAILED_FILE).unlink(missing_ok=True)
+    (staging / RUNNING_FILE).unlink(missing_ok=True)
     problem = incomplete(staging)
     if problem:
         raise RunError(f"{staging}: refusing to finish an incomplete run ({problem})")
@@ -108,14 +223,25 @@ def finish(staging: Path, models_dir: Path, run_id: str) -> Path:
 
 
 class ActiveRun:
-    """A run being written: its id, its folder (`.partial-<id>` until finished) and the stage it is at.
+    """A run being written: its id, its folder (`.partial-<id>` until finished, locked by this process)
+    and the stage it is at (also in its running.json: what a killed run leaves to say where it stopped).
     `failed`: where it was kept when it failed; `reason`: why, in one line."""
 
     def __init__(self, models_dir: Path, run_id: str, folder: Path, stage: str):
-        self.models_dir, self.run_id, self.folder, self.stage = Path(models_dir), run_id, folder, stage
+        self.models_dir, self.run_id, self.folder = Path(models_dir), run_id, folder
+        self.stage = stage
         self.final: Path | None = None
         self.failed: Path | None = None
         self.reason: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return self._stage
+
+    @stage.setter
+    def stage(self, stage: str) -> None:
+        self._stage = stage
+        files.write_json(self.folder / RUNNING_FILE, {"stage": stage, "pid": os.getpid()})
 
     def finish(self) -> Path:
         """Move the complete run into place (not current yet: see `promote`)."""
@@ -124,25 +250,50 @@ class ActiveRun:
 
 
 @contextlib.contextmanager
-def started(models_dir: Path, run_id: str, folder: Path | None = None, stage: str = "training"):
-    """A run being written, as a context: a fresh staging folder (or `folder`, one `reopen`ed). Whatever
-    ends the block before `finish` marks the run failed at its stage and is raised again: Ctrl-C as
-    "interrupted (Ctrl-C)", a bad input with its message, anything else as one line with the traceback
-    kept in the run's error.log."""
-    run = ActiveRun(models_dir, run_id, folder or staging_dir(models_dir, run_id), stage)
+def started(models_dir: Path, run_id: str, stage: str = "training", exact: bool = True, resume: bool = False):
+    """A run being written, as a context: a fresh staging folder (`exact`: under this very id, else the
+    first free id from it), or with `resume` the failed run `run_id` reopened. Whatever ends the block
+    before `finish` marks the run failed at its stage and is raised again: Ctrl-C as "interrupted
+    (Ctrl-C)", a full disk as one line naming the folder, a bad input with its message, anything else
+    as one line with the traceback kept in the run's error.log. A kill leaves the folder for `repair`."""
+    with locked(models_dir):
+        if resume:
+            folder, fd = reopen(models_dir, run_id)
+        else:
+            run_id, folder, fd = new_staging(models_dir, run_id, exact)
+        try:
+            run = ActiveRun(models_dir, run_id, folder, stage)
+        except BaseException:
+            os.close(fd)
+            raise
     try:
         yield run
     except BaseException as e:
         if run.final is None:
-            if isinstance(e, KeyboardInterrupt):
+            interrupted = isinstance(e, KeyboardInterrupt)
+            if interrupted:
                 run.reason = "interrupted (Ctrl-C)"
             elif isinstance(e, InputError):
                 run.reason = str(e)
+            elif disk_full(e):
+                run.reason = f"no space left on the disk of {Path(models_dir).absolute()} (free some, then continue)"
             else:
-                (run.folder / ERROR_LOG).write_text(traceback.format_exc())
+                with contextlib.suppress(OSError):
+                    (run.folder / ERROR_LOG).write_text(traceback.format_exc())
                 run.reason = one_line(e)
-            run.failed = mark_failed(run.folder, models_dir, run_id, run.stage, run.reason)
+            run.failed = mark_failed(run.folder, models_dir, run.run_id, run.stage, run.reason, interrupted)
         raise
+    finally:
+        os.close(fd)
+
+
+def disk_full(e: BaseException | None) -> bool:
+    """Did `e`, or an error it came from, say the disk is full? (TensorFlow's writers wrap the OSError.)"""
+    while e is not None:
+        if (isinstance(e, OSError) and e.errno in DISK_FULL) or os.strerror(errno.ENOSPC) in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def read_failed(run_dir: Path) -> dict | None:
@@ -193,8 +344,8 @@ def resolve(models_dir: Path, run: str | None = None) -> Path:
 
 
 def list_runs(models_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """-> (complete runs, newest first; [(folder, problem)] for failed and broken ones). Runs still being
-    written (`.partial-*`) are not listed."""
+    """-> (complete runs, newest first; [(folder, problem)] for failed, interrupted and broken ones). Runs
+    still being written (`.partial-*`) are not listed; those a kill left are, once `repair`ed."""
     root = Path(models_dir) / "runs"
     good, bad = [], []
     if root.is_dir():
@@ -221,8 +372,9 @@ def current_run_id(models_dir: Path) -> str | None:
 
 
 def state_of(models_dir: Path, run_dir: Path) -> str:
-    if read_failed(run_dir) is not None:
-        return "failed"
+    failed = read_failed(run_dir)
+    if failed is not None:
+        return "interrupted" if failed.get("interrupted") else "failed"
     if incomplete(run_dir):
         return "broken"
     return "current" if Path(run_dir).name == current_run_id(models_dir) else "candidate"
@@ -300,16 +452,85 @@ def gate(models_dir: Path, new_run: Path) -> tuple[bool, str]:
 
 
 def promote(models_dir: Path, run_id: str, site: Path | None, why: str = "") -> Path:
-    """Make a complete run current: switch the `current` link, log it, refresh the page's model."""
+    """Make a complete run current, as one transaction under the models folder's lock: the page's new
+    model folder prepared first (nothing switched yet), a journal written, then the `current` link,
+    history.jsonl and the page's `model` link switched; any failure undoes all three (a kill: the next
+    holder of the lock undoes them, see `repair`), and only then is the journal removed."""
     models_dir = Path(models_dir)
-    run_dir = resolve(models_dir, run_id)
-    files.switch_link(models_dir / "current", Path("runs") / run_dir.name)
-    with open(models_dir / HISTORY_FILE, "a") as f:
-        f.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            "run_id": run_dir.name, "why": why}) + "\n")
-    if site is not None:
-        refresh_site(run_dir, site)
+    with locked(models_dir):
+        run_dir = resolve(models_dir, run_id)
+        link, log = models_dir / "current", models_dir / HISTORY_FILE
+        page = None if site is None else (Path(site) / "model").absolute()
+        version = None
+        if page is not None:
+            names, tfjs_dir = page_files(run_dir)
+            try:
+                version = site_files.prepare_copy(run_dir, page, names, tfjs_dir=tfjs_dir)
+            except OSError as e:
+                raise RunError(f"{page.parent}: cannot copy {run_dir.name}'s model into the page ({one_line(e)}); "
+                               f"nothing changed, {current_run_id(models_dir) or 'no run'} is still current") from None
+        journal = {"run_id": run_dir.name, "previous_run": current_run_id(models_dir),
+                   "previous_current": os.readlink(link) if link.is_symlink() else None,
+                   "history_bytes": log.stat().st_size if log.exists() else None,
+                   "page": None if page is None else str(page),
+                   "previous_page": os.readlink(page) if page is not None and page.is_symlink() else None,
+                   "page_version": None if version is None else str(version)}
+        try:
+            files.write_json(models_dir / PROMOTION_FILE, journal)
+            files.switch_link(link, Path("runs") / run_dir.name)
+            with open(log, "a") as f:
+                f.write(json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                    "run_id": run_dir.name, "why": why}) + "\n")
+            if page is not None:
+                site_files.switch_copy(page, version)
+        except BaseException as e:
+            undo_promotion(models_dir, journal)
+            if isinstance(e, OSError):
+                raise RunError(f"{models_dir}: cannot make {run_dir.name} current ({one_line(e)}); undone, "
+                               f"{journal['previous_run'] or 'no run'} is still current") from None
+            raise
+        (models_dir / PROMOTION_FILE).unlink()
+        if page is not None:
+            site_files.drop_old_copies(page)
     return run_dir
+
+
+def read_journal(models_dir: Path) -> dict | None:
+    """The journal of a promotion under way (or stopped halfway by a kill), else None."""
+    try:
+        return json.loads((Path(models_dir) / PROMOTION_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # never complete: written beside and renamed, so never switched anything
+        (Path(models_dir) / PROMOTION_FILE).unlink(missing_ok=True)
+        return None
+
+
+def undo_promotion(models_dir: Path, journal: dict) -> None:
+    """Put `current`, history.jsonl and the page's `model` back as the journal says they were, drop the
+    prepared page folder, then the journal."""
+    models_dir = Path(models_dir)
+    link, log = models_dir / "current", models_dir / HISTORY_FILE
+    if journal["previous_current"] is None:
+        link.unlink(missing_ok=True)
+    else:
+        files.switch_link(link, journal["previous_current"])
+    if journal["history_bytes"] is None:
+        log.unlink(missing_ok=True)
+    elif log.exists():
+        os.truncate(log, journal["history_bytes"])
+    if journal["page"] is not None:
+        page = Path(journal["page"])
+        if journal["previous_page"] is None:
+            if page.is_symlink():
+                page.unlink()
+            replaced = page.with_name(f".{page.name}-replaced")
+            if replaced.is_dir():  # a copy made before links were used, moved aside by switch_copy
+                replaced.rename(page)
+        else:
+            files.switch_link(page, journal["previous_page"])
+        shutil.rmtree(journal["page_version"], ignore_errors=True)
+    (models_dir / PROMOTION_FILE).unlink(missing_ok=True)
 
 
 def page_files(run_dir: Path) -> tuple[list[str], str]:
@@ -317,16 +538,13 @@ def page_files(run_dir: Path) -> tuple[list[str], str]:
     return list(PAGE_READS), load_metrics(run_dir).get("model", {}).get("served_tfjs", "tfjs")
 
 
-def refresh_site(run_dir: Path, site: Path) -> None:
-    names, tfjs_dir = page_files(run_dir)
-    site_files.copy_to_static_site(run_dir, Path(site) / "model", names, tfjs_dir=tfjs_dir)
-
-
 def conclude(models: Path, final: Path, site: Path | None, force: bool) -> None:
     """The quality gate: the finished run becomes current (and the page's model), or stays a candidate."""
-    ok, why = (True, "--force") if force else gate(models, final)
+    with locked(models):  # the gate against the run that is current when the new one replaces it
+        ok, why = (True, "--force") if force else gate(models, final)
+        if ok:
+            promote(models, final.name, site, why=why)
     if ok:
-        promote(models, final.name, site, why=why)
         print(f"{final.name} is now current ({why})" + (f"; {site / 'model'} refreshed" if site else ""))
     else:
         print(f"{final.name} kept as a candidate, not current: {why}. "
@@ -378,6 +596,7 @@ def main(argv=None) -> int:
     prune.add_argument("--keep", type=int, default=5, help="candidates to keep, newest first (default 5)")
     args = p.parse_args(argv)
     models, site = args.models, site_for(args.models, args.static_site)
+    repaired(models)
     if args.command == "list":
         return cmd_list(models)
     if args.command == "show":
@@ -423,7 +642,7 @@ def cmd_show(models: Path, run_id: str) -> int:
         raise RunError(f"{run_id}: no such run folder (looked in {Path(models) / 'runs'})")
     state = state_of(models, run)
     print(f"{run_id}: {state}" + (" (synthetic demo data)" if is_demo(run) else ""))
-    if state == "failed":
+    if state in ("failed", "interrupted"):
         f = read_failed(run)
         print(f"stopped during {f.get('stage')}: {f.get('reason')}")
         print(f"continue it: python -m train --resume {run_id}"
@@ -440,24 +659,28 @@ def cmd_show(models: Path, run_id: str) -> int:
 
 
 def cmd_rollback(models: Path, site: Path | None) -> int:
-    current = current_run_id(models)
-    previous = [h["run_id"] for h in history(models) if h.get("run_id") != current]
-    for run_id in reversed(previous):
-        if (Path(models) / "runs" / run_id).is_dir() and not incomplete(Path(models) / "runs" / run_id):
-            promote(models, run_id, site, why=f"rollback from {current}")
-            print(f"{run_id} is current again (was {current})")
-            return 0
+    with locked(models):
+        current = current_run_id(models)
+        previous = [h["run_id"] for h in history(models) if h.get("run_id") != current]
+        for run_id in reversed(previous):
+            if (Path(models) / "runs" / run_id).is_dir() and not incomplete(Path(models) / "runs" / run_id):
+                promote(models, run_id, site, why=f"rollback from {current}")
+                print(f"{run_id} is current again (was {current})")
+                return 0
     raise RunError(f"{models}: no earlier current run to go back to")
 
 
 def cmd_prune(models: Path, keep: int) -> int:
-    good, bad = list_runs(models)
-    current = current_run_id(models)
-    candidates = [r for r in good if r.name != current]
-    doomed = candidates[keep:] + [r for r, _ in bad]
-    for run in doomed:
-        shutil.rmtree(run)
-        print(f"deleted {run.name}")
+    """Old candidates, and failed, interrupted and broken runs, deleted; never the current run, nor a run
+    being written (its process holds it)."""
+    with locked(models):
+        good, bad = list_runs(models)
+        current = current_run_id(models)
+        candidates = [r for r in good if r.name != current]
+        doomed = candidates[keep:] + [r for r, _ in bad]
+        for run in doomed:
+            shutil.rmtree(run)
+            print(f"deleted {run.name}")
     print(f"{len(doomed)} runs deleted; kept {current} (current) and {min(keep, len(candidates))} candidates")
     return 0
 

@@ -33,24 +33,48 @@ def copy_model(run_dir: Path, tfjs_dir: str, names, dest: Path) -> None:
 
 
 def copy_to_static_site(run_dir: Path, site_model_dir: Path, names, tfjs_dir: str = "tfjs") -> None:
-    """Point the static page's model folder at a run: copy_model into a new hidden folder beside it, then
-    `model` (a symlink) switched to it in one atomic rename, so a visitor never sees half of one run and
-    half of another, or no model at all. Older copies go."""
-    site_model_dir = Path(site_model_dir)
-    parent = site_model_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    version = Path(tempfile.mkdtemp(prefix=f".{site_model_dir.name}-{Path(run_dir).name}-", dir=parent))
+    """Point the static page's model folder at a run: prepare_copy, switch_copy, drop_old_copies. A
+    visitor never sees half of one run and half of another, or no model at all."""
+    version = prepare_copy(run_dir, site_model_dir, names, tfjs_dir)
     try:
-        copy_model(run_dir, tfjs_dir, names, version)
-        os.chmod(version, 0o755)  # mkdtemp makes it private; a web server must read it
-        if site_model_dir.is_dir() and not site_model_dir.is_symlink():  # a copy made before links were used
-            site_model_dir.rename(parent / f".{site_model_dir.name}-replaced")
-        files.switch_link(site_model_dir, version.name)
+        switch_copy(site_model_dir, version)
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    for old in parent.glob(f".{site_model_dir.name}-*"):
-        if old != version and old.is_dir():
+    drop_old_copies(site_model_dir)
+
+
+def prepare_copy(run_dir: Path, site_model_dir: Path, names, tfjs_dir: str = "tfjs") -> Path:
+    """copy_model into a new hidden folder beside the page's `model` (a unique name: another process may
+    be preparing its own) -> that folder; nothing the page reads has changed yet. A failed copy (a full
+    disk) leaves nothing behind."""
+    parent = Path(site_model_dir).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    version = Path(tempfile.mkdtemp(prefix=f".{Path(site_model_dir).name}-{Path(run_dir).name}-", dir=parent))
+    try:
+        copy_model(run_dir, tfjs_dir, names, version)
+        os.chmod(version, 0o755)  # mkdtemp makes it private; a web server must read it
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    return version
+
+
+def switch_copy(site_model_dir: Path, target) -> None:
+    """`model` (a symlink) switched to the prepared folder `target` (a name beside it) in one atomic rename."""
+    site_model_dir = Path(site_model_dir)
+    if site_model_dir.is_dir() and not site_model_dir.is_symlink():  # a copy made before links were used
+        site_model_dir.rename(site_model_dir.with_name(f".{site_model_dir.name}-replaced"))
+    files.switch_link(site_model_dir, Path(target).name)
+
+
+def drop_old_copies(site_model_dir: Path) -> None:
+    """Every prepared copy beside `model` but the one it points at goes (the caller holds the models
+    folder's lock, so none is another promotion's)."""
+    site_model_dir = Path(site_model_dir)
+    kept = site_model_dir.resolve()
+    for old in site_model_dir.parent.glob(f".{site_model_dir.name}-*"):
+        if old.resolve() != kept and old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
 
 
