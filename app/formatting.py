@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from train.files import size_text
+
 
 def is_num(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -14,13 +16,8 @@ def num3(x) -> str:
     return f"{x:.3f}" if is_num(x) else "–"
 
 def human_bytes(n) -> str:
-    if not is_num(n):
-        return "–"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
+    """A size as the commands and the page say it (train.files.size_text)."""
+    return size_text(n) if is_num(n) else "–"
 
 def human_seconds(s) -> str:
     if not is_num(s):

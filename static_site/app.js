@@ -51,7 +51,9 @@ function showRunInfo(spec, metrics) {
     picture: `whole picture, ≤ ${spec.max_side} px`,
   }[spec.view];
   const bytes = m.model && m.model.bytes && m.model.bytes[m.model.served_tfjs || "tfjs"];
-  $("info-size").textContent = bytes ? `${Math.round(bytes / 1024).toLocaleString("en")} KB` : "–";
+  // The served bundle's bytes, said as train/files.py size_text says them (the commands and the app).
+  $("info-size").textContent = !bytes ? "–" : bytes >= 1e5 ? `${(bytes / 1e6).toFixed(1)} MB`
+    : bytes >= 1e3 ? `${Math.round(bytes / 1e3)} KB` : `${bytes} B`;
   const acc = m.test && m.test.accuracy;
   $("info-accuracy").textContent = typeof acc === "number" ? `${pct(acc)} (${m.test.n} pictures)` : "–";
   $("info-date").textContent = m.created ? new Date(m.created).toLocaleDateString(undefined,

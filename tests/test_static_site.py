@@ -25,6 +25,7 @@ from train.site import copy_to_static_site
 from train.predict import predict_files
 from train.site import PAGE_FILES
 from train.preprocess import SPEC_FILE, Spec, load_rgb, model_input
+from train.files import size_text
 from train.runs import load_run_model
 from train.tfjs_node import missing as tfjs_missing
 
@@ -364,6 +365,8 @@ def test_page_matches_keras(browser, tmp_path, tiny_models, tiny_site_model, lit
         assert metrics["run_id"] in header and " · ".join(spec.class_names) in header
         shown = f"≤ {spec.max_side} px" if spec.view == "picture" else f"{spec.input_size}×{spec.input_size}"
         assert shown in header and "WASM" in header
+        served = metrics["model"]["bytes"][metrics["model"]["served_tfjs"]]
+        assert size_text(served) in header  # the one figure for the model's size (the app's, the commands')
         assert f"{100 * metrics['test']['accuracy']:.1f}%" in header
         assert visit.page.locator(".card.error").count() == len(BAD_FILES)
         assert visit.page.locator(".card.done .bars li").count() == (len(pictures) - len(BAD_FILES)) * len(spec.class_names)
@@ -526,7 +529,9 @@ def test_published_folder_works_from_a_subpath(browser, tmp_path, lite0_run, pic
     out = host / "project"
     models = lite0_run.parents[1]
     assert publish_main([str(out), "--models", str(models)]) == 0
-    assert "GitHub Pages" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    served = json.loads((lite0_run / "metrics.json").read_text())["model"]["bytes"]["tfjs-mixed"]
+    assert "GitHub Pages" in said and f"its model {size_text(served)}," in said, said
     files = [p for p in out.rglob("*")]
     assert not any(p.is_symlink() for p in files)
     assert {p.name for p in (out / "model").iterdir()} >= {"model.json", "preprocessing.json", "metrics.json"}

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from train import runs
-from train.files import folder_bytes
+from train.files import folder_bytes, size_text
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "streamlit_app.py"
@@ -120,6 +120,7 @@ def test_overview_numbers_match_metrics_json(monkeypatch, fake_models):
     m["test"]["per_source"] = {"render/": {"accuracy": 0.5, "n": 4}}  # later issues add keys: no harm
     m["quantized"] = {"tfjs-float16": {"accuracy": 0.5}}
     m["test"]["slices"] = {"interiors": {"pattern": "kitchen", "n": 3, "accuracy": 2 / 3, "balanced_accuracy": 0.75}}
+    m["model"]["bytes"]["tfjs"] = 4_567_101  # a lite0 bundle's size: said as every command and the page say it
     (run / "metrics.json").write_text(json.dumps(m))
     at = app(monkeypatch, fake_models)
     assert at.sidebar.selectbox(key="run").value == "tiny-tracenet"  # default: current
@@ -131,6 +132,7 @@ def test_overview_numbers_match_metrics_json(monkeypatch, fake_models):
     assert shown["ROC AUC"] == f"{t['roc_auc']:.3f}"
     assert shown["Parameters"] == f"{m['model']['params']:,}"
     assert shown["Training time"] == f"{m['timings']['train_s']:.1f} s"
+    assert shown["TF.js bundle"] == "4.6 MB" == size_text(4_567_101)
     per_class = next(f for f in frames(at) if f.index.name == "class")
     counts = next(f for f in frames(at) if f.index.name == "split")
     for c, s in t["per_class"].items():

@@ -27,7 +27,7 @@ from . import files, runs
 from .config import DEFAULT_MODELS, QUANTIZATIONS
 from .csvfile import open_csv
 from .errors import command, one_line
-from .files import folder_bytes
+from .files import folder_bytes, size_text
 
 # What TensorFlow's C++ side (grappler, while converting) writes straight to file descriptor 2 whatever
 # TF_CPP_MIN_LOG_LEVEL says: absl INFO lines ("I0000 00:00:... Starting new session") and their preamble,
@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     except Exception as e:
         print(f"error: export of {args.run} failed: {one_line(e)}", file=sys.stderr)
         return 1
-    print(f"exported {args.run}: " + ", ".join(f"{d.name} {folder_bytes(d) / 1024:.0f} KB"
+    print(f"exported {args.run}: " + ", ".join(f"{d.name} {size_text(folder_bytes(d))}"
                                               for d in sorted(final.glob("tfjs*"))))
     runs.conclude(args.models, final, runs.site_for(args.models, args.static_site), args.force)
     return 0

@@ -78,6 +78,14 @@ def switch_link(link, target) -> None:
     os.replace(tmp, link)
 
 
+def size_text(n_bytes: int) -> str:
+    """A size as every command, the app and the page say it (static_site/app.js says it the same way):
+    megabytes of 1,000,000 bytes with one decimal; kilobytes (1,000 bytes) under 0.1 MB, bytes under 1 KB."""
+    if n_bytes >= 100_000:
+        return f"{n_bytes / 1e6:.1f} MB"
+    return f"{n_bytes / 1e3:.0f} KB" if n_bytes >= 1000 else f"{n_bytes:.0f} B"
+
+
 def folder_bytes(path) -> int:
     """Bytes of a file, or of every file under a folder."""
     path = Path(path)

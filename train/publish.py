@@ -14,12 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import runs, site
+from . import files, runs, site
 from .config import DEFAULT_MODELS
 from .errors import command
 
 NEXT_STEPS = """\
-Published {run} to {out} ({kb:,} KB). Serve that folder as it is:
+Published {run} to {out}: its model {model}, {total} with the page and runtime. Serve that folder as it is:
   try it here:   python -m http.server -d {out} 8000   (then open http://127.0.0.1:8000)
   GitHub Pages:  copy it into a branch (e.g. gh-pages, or docs/ on main), Settings > Pages > that folder
   Netlify:       netlify deploy --dir {out} --prod   (or drag the folder onto app.netlify.com/drop)
@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     size = site.publish(args.out, run_dir, *runs.page_files(run_dir))
     if runs.is_demo(run_dir):
         print("note: this model was trained on the synthetic demo data; the page says so to its visitors.")
-    print(NEXT_STEPS.format(run=run_dir.name, out=args.out, kb=size // 1024))
+    model = files.folder_bytes(run_dir / runs.page_files(run_dir)[1])  # the served bundle: the page's "Size"
+    print(NEXT_STEPS.format(run=run_dir.name, out=args.out, model=files.size_text(model), total=files.size_text(size)))
     return 0
 
 

@@ -121,7 +121,9 @@ def print_summary(run_dir: Path, m: dict) -> None:
         elif sure.get("unsure_below") is not None:
             print(f"unsure on every test picture (the model answers only at probability >= {sure['unsure_below']:.3f})")
     b = m["model"]["bytes"]
-    print(f"model: {m['model']['params']:,} parameters; " + ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in b.items()))
+    served = m["model"].get("served_tfjs")
+    print(f"model: {m['model']['params']:,} parameters; " + ", ".join(
+        f"{k} {files.size_text(v)}" + (" (what the page loads)" if k == served else "") for k, v in b.items()))
     times = m["timings"]
     phases = {"demo data": times.get("demo_data_s"), "scanning": times.get("scan_s"), "training": times.get("train_s"),
               "evaluation": times.get("eval_s"), "export": times.get("export_s")}
