@@ -535,6 +535,11 @@ def test_published_folder_works_from_a_subpath(browser, tmp_path, lite0_run, pic
     files = [p for p in out.rglob("*")]
     assert not any(p.is_symlink() for p in files)
     assert {p.name for p in (out / "model").iterdir()} >= {"model.json", "preprocessing.json", "metrics.json"}
+    # Served to every visitor: no server path (tests/test_publish.py checks the rest of what is left out).
+    full = json.loads((lite0_run / "metrics.json").read_text())
+    published = "\n".join(p.read_bytes().decode("utf-8", "replace") for p in files if p.is_file())
+    for secret in (full["data"]["root"], full["config"]["data"], full["config"]["models"], str(models.resolve())):
+        assert secret not in published, secret
     assert publish_main([str(out), "--models", str(models)]) == 0  # again over an earlier publish
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
@@ -544,6 +549,8 @@ def test_published_folder_works_from_a_subpath(browser, tmp_path, lite0_run, pic
     visit = Visit(browser, server.origin, query="project/")
     try:
         assert visit.wait_started() == "ready", visit.js("renderOrReal.message")
+        header = visit.page.inner_text("#model-info")  # read from the public metrics.json
+        assert full["run_id"] in header and f"{100 * full['test']['accuracy']:.1f}%" in header
         chosen = [pictures[n] for n in ("big.jpg", "gray.png", "notes.jpg")]
         got = visit.classify(chosen)
         assert got["big.jpg"]["status"] == got["gray.png"]["status"] == "done"

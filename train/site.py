@@ -18,7 +18,8 @@ from .errors import InputError
 
 SITE = Path(__file__).resolve().parents[1] / "static_site"
 PAGE_FILES = tuple(json.loads((SITE / "files.json").read_text())["files"])
-MARKER = ".render-or-real-publish"  # says a folder is ours to replace
+MARKER = ".render-or-real-publish"  # says a folder is ours to replace, and lists what in it is ours
+PAGE_OWNS = (*PAGE_FILES, "vendor", "model", MARKER)  # a published folder's entries that publishing replaces
 
 
 class PublishError(InputError):
@@ -78,18 +79,41 @@ def drop_old_copies(site_model_dir: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def publish(out: Path, run_dir: Path, names, tfjs_dir: str, site: Path = SITE) -> int:
-    """Write the page, its TF.js runtime and a run's model (copy_model into model/) as the folder `out`,
-    plain files only, replaced in one step (a failed publish leaves an earlier one as it was); -> its bytes."""
+def is_host_file(name: str) -> bool:
+    """What a static host or its checkout keeps in the folder it serves (.git/, .nojekyll, CNAME, ...):
+    never the page's, kept by every publish, and no reason to refuse a folder."""
+    return name.startswith(".") or name == "CNAME"
+
+
+def owned_entries(folder: Path) -> set[str]:
+    """The entries of an earlier publish that are the page's (its marker lists them; a marker written
+    before it did means today's list)."""
+    try:
+        listed = json.loads((folder / MARKER).read_text()).get("owns")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    return set(PAGE_OWNS) | set(listed if isinstance(listed, list) else [])
+
+
+def publish(out: Path, run_dir: Path, names, tfjs_dir: str, written: dict | None = None, site: Path = SITE) -> int:
+    """Write the page, its TF.js runtime and a run's model (copy_model into model/, plus `written`: {file
+    name: object} written as JSON beside it) as the folder `out`, plain files only, replaced in one step
+    (a failed publish leaves an earlier one as it was); -> its bytes. What the folder holds that the page
+    does not own (a host's CNAME, .nojekyll, .git/, the user's own files) is kept, and a symbolic link
+    `out` stays one: its target folder is published."""
     out = Path(out)
     vendor = site / "vendor"
     if not (vendor / "runtime.json").is_file():
         raise PublishError(f"{vendor}: the TF.js runtime is not built; run `bash setup.sh` (or "
                            "`npm --prefix static_site ci && npm --prefix static_site run build`)")
+    if out.is_symlink():
+        out = out.resolve()
     if out.exists() and not out.is_dir():
         raise PublishError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+    earlier = out.is_dir() and (out / MARKER).is_file()
+    if out.is_dir() and not earlier and not all(is_host_file(p.name) for p in out.iterdir()):
         raise PublishError(f"{out}: not empty and not an earlier publish; choose an empty or new folder")
+    kept = [p.name for p in out.iterdir() if p.name not in owned_entries(out)] if out.is_dir() else []
     with files.replacing(out) as tmp:
         tmp.mkdir(parents=True)
         for name in PAGE_FILES:
@@ -97,5 +121,27 @@ def publish(out: Path, run_dir: Path, names, tfjs_dir: str, site: Path = SITE) -
         shutil.copytree(vendor, tmp / "vendor", symlinks=False)
         (tmp / "model").mkdir()
         copy_model(run_dir, tfjs_dir, names, tmp / "model")
-        (tmp / MARKER).write_text(json.dumps({"run_id": Path(run_dir).name}) + "\n")
+        for name, obj in (written or {}).items():
+            files.write_json(tmp / "model" / name, obj)
+        (tmp / MARKER).write_text(json.dumps({"run_id": Path(run_dir).name, "owns": list(PAGE_OWNS)}) + "\n")
+        for name in kept:
+            carry_over(out / name, tmp / name)
     return files.folder_bytes(out)
+
+
+def carry_over(src: Path, dst: Path) -> None:
+    """A file or folder of the earlier publish into the new one as hard links (a .git/ may be large), copies
+    where links cannot be made: the originals stay where they are until the new folder is in place, so
+    a publish that fails or is killed loses none of them."""
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        shutil.copytree(src, dst, symlinks=True, copy_function=link)
+    else:
+        link(src, dst)
