@@ -124,7 +124,9 @@ def disagreements(a: Run, b: Run) -> None:
     right_b = int((differ["predicted_class_b"] == differ["true_class_a"]).sum())
     st.markdown(f"**{len(differ)}** of {len(both)} shared {SPLITS[split]} pictures get different predictions "
                 f"({1 - len(differ) / len(both):.1%} agreement); A is right on {right_a} of them, B on {right_b}.")
-    differ = differ.sort_values(["gap", "path"], ascending=[False, True])
+    # By path, then stably by gap: a sort on both columns at once turns paths into Arrow strings, which
+    # refuse a name that is not UTF-8 (app/run.py keeps them as Python strings).
+    differ = differ.sort_values("path").sort_values("gap", ascending=False, kind="stable")
 
     def lines(rec):
         out = [f"true **{rec['true_class_a']}**"]

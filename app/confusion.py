@@ -63,7 +63,8 @@ def section_confusion(run: Run) -> None:
 
     cell = rows[(rows["true_class"] == t) & (rows["predicted_class"] == p)].copy()
     cell["confidence"] = cell[f"p_{p}"]
-    cell = cell.sort_values(["confidence", "path"], ascending=[order == "least confident first", True])
+    # By path, then stably by confidence (not both at once: see app/compare.py).
+    cell = cell.sort_values("path").sort_values("confidence", ascending=order == "least confident first", kind="stable")
     kind = "correct" if t == p else "mistakes"
     st.subheader(f"True {t}, predicted {p} ({kind}): {len(cell)} pictures")
     if t != p and order == "most confident first":

@@ -1,7 +1,22 @@
-"""Numbers as the app shows them: a dash for anything missing or not finite."""
+"""Numbers as the app shows them (a dash for anything missing or not finite), and text shown as itself
+inside Markdown."""
 from __future__ import annotations
 
 import math
+import re
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark: escaping them all leaves no
+# link, image, emphasis, HTML, KaTeX ($) or Streamlit directive (:red[...], :material/...:) to find.
+MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_text(text: str) -> str:
+    """`text` (a file name, say) for st.markdown, to be shown as it is: bytes that are not UTF-8 (a name's
+    surrogateescape) as the replacement sign, control characters (CR, LF, tab) as their visible symbols
+    (U+2400...), every punctuation character escaped."""
+    text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = "".join(chr(0x2400 + ord(c)) if ord(c) < 32 else "\u2421" if c == "\x7f" else c for c in text)
+    return MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 from train.files import size_text
 

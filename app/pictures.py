@@ -2,6 +2,7 @@
 page's "Where it looked"), and galleries of picture cards."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,21 +11,25 @@ import streamlit as st
 
 from train.preprocess import BadImage, load_rgb, model_eye_square, model_input
 
+from app.formatting import md_text
 from app.run import Run, cached_model, cached_spec
 
 
 @st.cache_data(show_spinner=False, max_entries=400)
-def picture_pair(path: str, run_dir: str, _stamp: str):
-    """-> (thumbnail of the original, the model's-eye square, None) or (None, None, why not)."""
+def picture_pair(file: bytes, run_dir: str, _stamp: str):
+    """-> (thumbnail of the original, the model's-eye square, None) or (None, None, why not, as Markdown
+    naming the file by its escaped name). `file`: the
+    path's bytes (os.fsencode), which Streamlit's cache can hash whatever the name (see picture_card)."""
     from PIL import Image
 
+    path = os.fsdecode(file)
     if not Path(path).is_file():
         return None, None, "file not found (moved or deleted since training)"
     try:
         rgb = load_rgb(path)
         eye = model_eye_square(rgb, cached_spec(run_dir, _stamp))
     except BadImage as e:
-        return None, None, str(e).replace(path, Path(path).name)
+        return None, None, md_text(str(e).replace(path, Path(path).name))
     thumb = Image.fromarray(rgb)
     thumb.thumbnail((320, 320))
     return np.asarray(thumb), display_square(eye), None
@@ -46,11 +51,13 @@ def cached_vote_model(run_dir: str, _stamp: str):
     return exported_model(model, spec)
 
 @st.cache_data(show_spinner=False, max_entries=400)
-def vote_map(path: str, run_dir: str, _stamp: str):
+def vote_map(file: bytes, run_dir: str, _stamp: str):
     """What the model saw with each region's own answer over it (as the page's "Where it looked"): the
-    region's most likely class as its colour, stronger when surer, and that class's probability."""
+    region's most likely class as its colour, stronger when surer, and that class's probability. `file`:
+    as picture_pair's."""
     from PIL import Image, ImageDraw
 
+    path = os.fsdecode(file)
     spec = cached_spec(run_dir, _stamp)
     x = model_input(load_rgb(path), spec)
     out = cached_vote_model(run_dir, _stamp)(x, training=False)
@@ -90,7 +97,8 @@ def eye_caption(run: Run) -> str:
 def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> None:
     with st.container(border=True):
         if run.servable(path):
-            thumb, eye, problem = picture_pair(path, str(run.dir), run.stamp)
+            # The path as bytes: a name that is not UTF-8 (surrogates in a str) cannot be hashed as a str.
+            thumb, eye, problem = picture_pair(os.fsencode(path), str(run.dir), run.stamp)
         else:
             thumb, eye, problem = None, None, "not a picture inside the run's data folder, so not shown"
         if problem:
@@ -99,11 +107,11 @@ def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> 
             left, right = st.columns([1, 2] if votes else [1, 1])  # a vote map needs room for its labels
             left.image(thumb, caption="original", width="stretch")
             if votes:
-                right.image(vote_map(path, str(run.dir), run.stamp), width="stretch",
+                right.image(vote_map(os.fsencode(path), str(run.dir), run.stamp), width="stretch",
                             caption="each region's own answer (colour: its class, stronger: surer)")
             else:
                 right.image(eye, caption=eye_caption(run), width="stretch")
-        st.markdown(f"**{Path(path).name}**  \n" + "  \n".join(lines))
+        st.markdown(f"**{md_text(Path(path).name)}**  \n" + "  \n".join(lines))
 
 def gallery(run: Run, rows: pd.DataFrame, lines_of, key: str, per_row: int = 4, votes: bool = False) -> None:
     if rows.empty:

@@ -12,6 +12,7 @@ import streamlit as st
 from train import runs
 from train.preprocess import IMAGE_EXTENSIONS, TOO_SMALL, decide, load_rgb, model_eye_square
 
+from app.formatting import md_text
 from app.pictures import display_square, eye_caption
 from app.run import DEMO_NOTE, Run, cached_model
 
@@ -46,9 +47,9 @@ def section_try(run: Run) -> None:
             with st.container(border=True):
                 if error:
                     if verdict_of(None, error, spec) == TOO_SMALL:
-                        st.warning(f"{f.name}: {TOO_SMALL}. " + error.split(f"{TOO_SMALL}: ", 1)[-1])
+                        st.warning(f"{md_text(f.name)}: {TOO_SMALL}. " + error.split(f"{TOO_SMALL}: ", 1)[-1])
                     else:
-                        st.error(error.replace(str(path), f.name))
+                        st.error(md_text(error.replace(str(path), f.name)))
                     continue
                 rgb = load_rgb(path)
                 c1, c2, c3 = st.columns([2, 1, 2])

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.formatting import md_text
 from train import runs
 from train.files import folder_bytes, size_text
 
@@ -234,6 +235,49 @@ def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, fake_m
     assert any("not a picture inside the run's data folder" in w.value for w in at.warning)
 
 
+def test_file_names_in_cards_are_shown_as_they_are(monkeypatch, tmp_path, tiny_data):
+    """A card's file name is text, whatever it holds: Markdown links, images, HTML and KaTeX stay
+    characters (rendered here by a CommonMark renderer, as Streamlit's is), a name that is not UTF-8 shows
+    its undecodable byte as the replacement sign, a line break as its visible symbol."""
+    import csv
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    from tests.run_folders import write_models
+    from train.csvfile import open_csv
+
+    data = tmp_path / "data"  # a copy: the odd names are added beside the pictures
+    shutil.copytree(tiny_data, data)
+    fake_models = write_models(tmp_path / "models", data)
+    run = fake_models / "runs" / "tiny-tracenet"
+    with open_csv(run / "predictions.csv") as f:
+        rows = list(csv.reader(f))
+    shown = {}  # the name each card must show -> the file
+    for i, row in enumerate(rows[1:]):
+        if row[1] != "test":
+            continue
+        old = Path(row[0])
+        name = [f"[click{i}](https:evil.example)![x{i}](https:evil.example?i.png)$x^2$<img src=x onerror=alert(1)>*e*.png",
+                f"caf\udce9 {i}.png", f"line\nbreak {i}.png"][i % 3]
+        new = old.with_name(name)
+        shutil.copy(old, new)
+        row[0] = str(new)
+        shown[name.replace("\udce9", "\ufffd").replace("\n", "\u240a")] = new
+    with open_csv(run / "predictions.csv", "w") as f:
+        csv.writer(f).writerows(rows)
+    at = app(monkeypatch, fake_models, "Confusion & examples")
+    cards = [md.value for md in at.markdown if md.value.startswith("**")]
+    assert cards and at.image
+    for card in cards:
+        rendered = MarkdownIt("commonmark").render(card)
+        assert not re.search(r"<(a|img|em)\b", rendered), rendered
+        name = html.unescape(re.search(r"<strong>(.*?)</strong>", rendered).group(1))
+        assert name in shown, name
+        assert "$" not in card.replace("\\$", "")  # every dollar escaped: no KaTeX
+
+
 def test_a_password_guards_a_deployment(monkeypatch, fake_models):
     """With a password configured nothing of the runs shows until it is given; a wrong one is refused;
     started with --login (the Procfile) and no password configured, the app says how to set one."""
@@ -392,7 +436,7 @@ def test_try_it_predicts_uploads_like_train_predict(monkeypatch, tiny_models, ti
     for p in probs:
         best = int(p.argmax())
         assert any(c.startswith(f"P({spec.class_names[best]}) = {p[best]:.3f}") for c in captions)
-    assert len(at.error) == 1 and at.error[0].value.startswith("broken.png:")
+    assert len(at.error) == 1 and at.error[0].value.startswith(md_text("broken.png:"))
 
 
 def test_a_demo_run_is_tagged_in_the_picker_and_warned_of_on_try_it(monkeypatch, fake_models):
