@@ -1,6 +1,8 @@
 """Discovery, the stable split, class weights, and every bad-input path of `python -m train`."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -78,6 +80,57 @@ def test_non_pictures_are_skipped_and_reported(tmp_path, capsys):
     assert {s["path"] for s in skipped} == {str(tmp_path / "a" / "notes.txt"), str(tmp_path / "a" / "fake.jpg")}
     err = capsys.readouterr().err
     assert "fake.jpg" in err and "notes.txt" in err
+
+
+def test_folders_and_links_that_cannot_be_walked_are_counted(tmp_path, capsys, monkeypatch):
+    """An unreadable sub-folder, links to nothing and links that loop: one warning line per kind with its
+    count, each listed among the skipped files; a link to a folder elsewhere is followed."""
+    import os
+
+    make_tree(tmp_path / "data", {"a": 3, "b": 3})
+    a = tmp_path / "data" / "a"
+    picture(a / "locked" / "inside.png")
+    (a / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (a / "gone2.png").symlink_to("missing.png")
+    (a / "sub0" / "up").symlink_to("..")  # leads back into the folder it is in
+    (a / "self.png").symlink_to("self.png")  # a link to itself
+    picture(tmp_path / "elsewhere" / "linked.png")
+    (a / "more").symlink_to(tmp_path / "elsewhere")
+    real_scandir = os.scandir
+
+    def scandir(path):  # as a folder without read permission behaves for a user who is not root
+        if str(path) == str(a / "locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(data.os, "scandir", scandir)
+    names, items, skipped = data.discover(tmp_path / "data")
+    assert {it.rel for it in items if it.label == 0} == {"sub0/a_0000.png", "sub1/a_0001.png", "sub2/a_0002.png",
+                                                         "more/linked.png"}
+    err = [line for line in capsys.readouterr().err.splitlines() if " skipped: " in line]
+    assert len(err) == 3, err
+    assert any(line.startswith("warning: 1 unreadable folders skipped: ") and "locked" in line for line in err)
+    assert any(line.startswith("warning: 2 dangling symbolic links skipped: ") for line in err)
+    assert any(line.startswith("warning: 2 looping symbolic links skipped: ") for line in err)
+    assert {s["path"] for s in skipped} == {str(a / n) for n in ("locked", "gone.png", "gone2.png", "sub0/up", "self.png")}
+
+
+def test_the_same_picture_in_two_classes_is_warned_and_listed(tmp_path, capsys):
+    from tests.run_folders import write_run
+
+    data_dir = tmp_path / "data"
+    make_tree(data_dir, {"photo": 12})
+    for i in range(12):
+        picture(data_dir / "render" / f"render_{i:04d}.png", value=200 - i)
+    twin = data_dir / "render" / "copied.png"
+    twin.write_bytes((data_dir / "photo" / "sub1" / "photo_0004.png").read_bytes())
+    names, items, skipped = data.discover(data_dir)
+    err = [line for line in capsys.readouterr().err.splitlines() if "two classes" in line]
+    assert len(err) == 1 and "photo/sub1/photo_0004.png = render/copied.png" in err[0]
+    assert sum(bool(it.same_as_other_class) for it in items) == 2
+    run = write_run(tmp_path / "models", "twins", data_dir)
+    [listed] = json.loads((run / "metrics.json").read_text())["data"]["in_two_classes"]
+    assert sorted(listed["paths"]) == [str(data_dir / "photo" / "sub1" / "photo_0004.png"), str(twin)]
 
 
 def snapshot(models):

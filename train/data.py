@@ -5,6 +5,8 @@ The split of a picture is a hash of its path relative to its class folder (or of
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -36,6 +38,7 @@ class Item:
     label: int
     split: str
     size: tuple[int, int] | None = None  # (width, height) from the header read by discover()
+    same_as_other_class: str | None = None  # the content's SHA-256 when another class holds the same file
 
 
 def warn(message: str) -> None:
@@ -99,11 +102,16 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
         names = ", ".join(p.name for p in class_dirs) or "none"
         raise DataError(f"{root}: need at least 2 class folders, found {len(class_dirs)} ({names})")
     class_names = [p.name for p in class_dirs]
-    files = [sorted(p for p in class_dir.rglob("*")
-                    if p.is_file() and not p.name.startswith(".") and p.name.lower() not in IGNORED_NAMES)
-             for class_dir in class_dirs]
+    unusable: dict[str, list[tuple[Path, str]]] = {}  # kind -> [(path, why)]: folders and links not walked
+    files = [walk_files(class_dir, unusable) for class_dir in class_dirs]
+    skipped = []
+    for kind, found in unusable.items():  # one line per kind, however many
+        listed = ", ".join(str(path) for path, _ in found[:3]) + (", ..." if len(found) > 3 else "")
+        warn(f"{len(found)} {kind} skipped: {listed}")
+        skipped += [{"path": str(path), "error": f"{path}: skipped, {kind.removesuffix('s')} ({why})"}
+                    for path, why in found]
     bar = Progress("scanning", sum(map(len, files)), quiet_below=2000)  # headers: thousands per second
-    items, skipped = [], []
+    items = []
     for label, class_dir in enumerate(class_dirs):
         count = 0
         for path in files[label]:
@@ -119,7 +127,80 @@ def discover(root: Path, fractions=(0.8, 0.1, 0.1), group_pattern: str | None = 
         if count == 0:
             raise DataError(f"{class_dir}: class '{class_dir.name}' has no readable pictures")
     bar.close()
-    return class_names, items, skipped
+    return class_names, mark_cross_class_duplicates(items, class_names), skipped
+
+
+UNREADABLE, DANGLING, LOOPING = "unreadable folders", "dangling symbolic links", "looping symbolic links"
+
+
+def walk_files(folder: Path, unusable: dict) -> list[Path]:
+    """The files under `folder`, sorted, hidden files and IGNORED_NAMES left out; symbolic links to folders
+    followed. What cannot be walked is added to `unusable` ({kind: [(path, why)]}) instead of being passed
+    over in silence: unreadable folders, links to nothing, links that lead back into their own folder."""
+    found = []
+
+    def visit(path: Path, above: set) -> None:
+        key = (path.stat().st_dev, path.stat().st_ino)
+        if key in above:
+            unusable.setdefault(LOOPING, []).append((path, "leads back to a folder it is in"))
+            return
+        try:
+            entries = list(os.scandir(path))
+        except OSError as e:
+            unusable.setdefault(UNREADABLE, []).append((path, e.strerror or type(e).__name__))
+            return
+        for entry in entries:
+            child = Path(entry.path)
+            try:
+                if entry.is_dir():
+                    visit(child, above | {key})
+                elif entry.is_file():
+                    if not entry.name.startswith(".") and entry.name.lower() not in IGNORED_NAMES:
+                        found.append(child)
+                elif entry.is_symlink():  # a link to nothing: is_dir and is_file say False
+                    unusable.setdefault(DANGLING, []).append((child, f"points to {os.readlink(child)}"))
+            except OSError as e:  # a link to a link to ... itself: ELOOP
+                unusable.setdefault(LOOPING, []).append((child, e.strerror or type(e).__name__))
+
+    visit(Path(folder), set())
+    return sorted(found)
+
+
+def mark_cross_class_duplicates(items: list[Item], class_names) -> list[Item]:
+    """items, those whose file has the same content (SHA-256) as a file of another class marked with it
+    (`same_as_other_class`), and a warning naming them: one picture cannot teach two answers. Only files
+    of equal size are read (sizes are free), so this costs nothing on a set without such twins."""
+    by_size: dict[int, list[int]] = {}
+    for i, it in enumerate(items):
+        with contextlib.suppress(OSError):
+            by_size.setdefault(os.stat(it.path).st_size, []).append(i)
+    by_hash: dict[str, list[int]] = {}
+    for group in by_size.values():
+        if len({items[i].label for i in group}) < 2:
+            continue
+        for i in group:
+            with contextlib.suppress(OSError):
+                by_hash.setdefault(hashlib.sha256(Path(items[i].path).read_bytes()).hexdigest(), []).append(i)
+    twins = {h: group for h, group in by_hash.items() if len({items[i].label for i in group}) > 1}
+    if not twins:
+        return items
+    items = list(items)
+    for h, group in twins.items():
+        for i in group:
+            items[i] = dataclasses.replace(items[i], same_as_other_class=h)
+    listed = "; ".join(" = ".join(f"{class_names[items[i].label]}/{items[i].rel}" for i in group)
+                       for group in list(twins.values())[:3]) + ("; ..." if len(twins) > 3 else "")
+    warn(f"{len(twins)} pictures are in two classes or more (same content; listed in metrics.json): {listed}")
+    return items
+
+
+def cross_class_duplicates(items) -> list[dict]:
+    """For metrics.json: [{"sha256", "paths"}] of the files found in more than one class."""
+    groups: dict[str, list[str]] = {}
+    for it in items:
+        if it.same_as_other_class:
+            groups.setdefault(it.same_as_other_class, []).append(it.path)
+    return [{"sha256": h, "paths": paths} for h, paths in sorted(groups.items())]
 
 
 def read_header(path: Path) -> tuple[tuple[int, int] | None, str | None]:

@@ -59,6 +59,7 @@ def metrics_of(run_id: str, args, spec: Spec, data_dir: Path, synthetic: bool, i
         "data": {"root": str(data_dir), "synthetic": synthetic,
                  "counts": data_lib.counts(items, list(spec.class_names)),
                  "skipped_count": len(skipped), "skipped": skipped,
+                 "in_two_classes": data_lib.cross_class_duplicates(items),
                  "class_weights": fit_stats.get("class_weights")},
         "val": reports["val"],
         "test": reports["test"],
