@@ -115,6 +115,13 @@ def test_formula_cells_are_prefixed_and_still_resumed(predict_models, tmp_path, 
     assert predict_main(["--models", str(predict_models), "--csv", str(out), "--resume", "--", *names]) == 0
     assert sorted(map(tuple, csv_rows(out)[1:])) == sorted(map(tuple, rows[1:]))
 
+    # A CSV written before the rule (paths as they are) resumes too, and comes out spreadsheet-safe.
+    with open_csv(partial, "w") as f:
+        csv.writer(f).writerows([rows[0]] + [[c.removeprefix("'") for c in r] for r in rows[1:4]])
+    out.unlink()
+    assert predict_main(["--models", str(predict_models), "--csv", str(out), "--resume", "--", *names]) == 0
+    assert sorted(map(tuple, csv_rows(out)[1:])) == sorted(map(tuple, rows[1:]))
+
 
 def test_spreadsheet_safe_is_the_owasp_rule():
     assert [spreadsheet_safe(c) for c in ["=A1", "+1", "-1", "@x", "\tx", "\rx", "a=b", "", "'=x"]] == \

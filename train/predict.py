@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .csvfile import open_csv, spreadsheet_safe
+from .csvfile import CSV_ERRORS, open_csv, spreadsheet_safe
 from .errors import InputError, command
 from .preprocess import IMAGE_EXTENSIONS, TOO_SMALL, BadImage, Spec, decide, load_rgb, model_input, too_small
 
@@ -236,12 +236,13 @@ def main(argv=None) -> int:
     else:
         out = sys.stdout
         if hasattr(out, "reconfigure"):  # a name that is not UTF-8 is written with its bytes, as in a file
-            out.reconfigure(errors="surrogateescape")
-    seen = {r[0] for r in done}  # as written: spreadsheet-safe
-    todo = [f for f in files if spreadsheet_safe(str(f)) not in seen]
+            out.reconfigure(errors=CSV_ERRORS)
+    seen = {r[0] for r in done}
+    # A path as written now (spreadsheet-safe) or, in a CSV of a version before that rule, as it is.
+    todo = [f for f in files if spreadsheet_safe(str(f)) not in seen and str(f) not in seen]
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(done)
+    writer.writerows([spreadsheet_safe(c) for c in r] for r in done)  # idempotent: makes older CSVs safe too
     if args.csv:
         out.flush()
         os.replace(out.name, partial)  # the rows kept, complete, before any new one is added
