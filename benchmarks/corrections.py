@@ -53,15 +53,19 @@ def train_and_export(items, class_names, out: Path, cache: dict, verbose: bool) 
     from train import data as data_lib
     from train.config import config_from_argv, make_spec
     from train.fit import train_model
-    from train.export import export_tfjs, page_model
+    from train.export import REFERENCE_FILE, export_tfjs, page_model, reference_set
     from train.preprocess import SPEC_FILE, save_spec
 
     config = config_from_argv([])
     spec, _ = make_spec(config, class_names)
     with quiet(verbose):
         model, spec, _, _ = train_model(config, spec, items, data_lib.DecodeFailures(), cache=cache)
-        reference = [it.path for it in items if it.split == "val"]  # as a run: its scored, untrained pictures
-        export_tfjs(page_model(model, spec, reference), out, quantize=config.quantize)
+        val = [it for it in items if it.split == "val"]  # as a run: its scored, untrained pictures
+        exported = page_model(model, spec, [it.path for it in val])
+        export_tfjs(exported, out, quantize=config.quantize)
+        reference = reference_set(exported, spec, [it.path for it in val], [it.label for it in val])
+    if reference is not None:
+        (out / REFERENCE_FILE).write_text(json.dumps(reference))
     save_spec(spec, out / SPEC_FILE)
     (out / "metrics.json").write_text(json.dumps({"run_id": f"bench-{out.name}", "arch": config.arch,
                                                   "created": datetime.now(timezone.utc).isoformat()}))

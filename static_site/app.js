@@ -2,15 +2,15 @@
 // given (inputs.js) classified one at a time into a record (results.js), a card (cards.js, the first
 // CARD_LIMIT) and a table row (table.js); corrections go through the adapter (learn.js). All the page's
 // state is the one `page` object made by start(); nothing happens on import (index.js calls start).
-import { BrokenModel, NoModel, chooseBackend, loadRunInfo, modelVersion, wasmThreads } from "./classifier.js";
+import { BrokenModel, NoModel, chooseBackend, loadReference, loadRunInfo, modelVersion, wasmThreads } from "./classifier.js";
 import { cancelPendingCards, drawThumb, newCard, showError, showEye, showResult, showRunning, showTooSmall } from "./cards.js";
 import { wireInputs } from "./inputs.js";
-import { Adapter } from "./learn.js";
+import { Adapter, HARM, decodeReference } from "./learn.js";
 import { BadImage, TOO_SMALL } from "./preprocess.js";
 import { adapt, columnsFor, newRecord, pct, picturesOf, resultsCsv } from "./results.js";
 import { addRow, clearTable, renderRow, renderSummary } from "./table.js";
 import { installHook } from "./testhook.js";
-import { $, announce, code, el, showStatus } from "./ui.js";
+import { $, announce, code, el, showCorrectionList, showLine, showStatus } from "./ui.js";
 
 // Cards hold two canvases each: past this many pictures, results go to the table only (memory stays
 // bounded for a folder of thousands).
@@ -29,6 +29,7 @@ function createPage() {
     sort: { key: null, descending: false },
     queue: Promise.resolve(), // pictures are classified one at a time: bounded memory, steady timings
     correct: null, // (record, label): a visitor's correction (set by start)
+    undo: null, // (record): its correction forgotten (set by start)
   };
 }
 
@@ -199,6 +200,14 @@ async function correct(page, record, label) {
   announce(`Learned: ${record.name} is ${record.correction}. Adapted with ${page.adapter.count} corrections.`);
 }
 
+/** Undo: the correction of the picture at `path` forgotten (every record of that picture). */
+async function removeCorrection(page, path) {
+  await page.adapter.remove(path);
+  for (const r of page.results) if (r.path === path) delete r.correction;
+  refreshAdapted(page);
+  announce(`Correction of ${path} removed. Adapted with ${page.adapter.count} corrections.`);
+}
+
 /** Every answer again through the adapter (after a correction, a reset, or at start with kept ones). */
 function refreshAdapted(page) {
   for (const r of page.results) {
@@ -225,6 +234,20 @@ function showLearning(page) {
   if (!a || !a.count) return;
   $("learning-text").textContent = `Adapted with ${a.count} correction${a.count === 1 ? "" : "s"} on this device` +
     (a.saved ? " (kept in this browser, never uploaded)." : " (this browser cannot keep them: gone on reload).");
+  showLine("learning-check", harmLine(a.check));
+  showCorrectionList(a.list().map((c) => ({ name: c.name, label: page.spec.class_names[c.label] })),
+    (name) => removeCorrection(page, name));
+}
+
+/** What the harm check (learn.js) did, in one line; null when it left the adaptation as fitted. */
+function harmLine(check) {
+  if (!check || !(check.weakened || check.dropped)) return null;
+  const of = `the run's ${check.n} reference pictures`;
+  return check.dropped
+    ? `Not used: even weakened, these corrections cost ${of} ${pct(check.before - check.after)} of accuracy ` +
+      `(${pct(check.before)} → ${pct(check.after)}); the answers are the model's own. Remove the doubtful ones.`
+    : `Weakened (${check.pull}× the pull to the model's own answers) so that ${of} stay within ` +
+      `${pct(HARM.tolerance)} of their accuracy (${pct(check.before)} → ${pct(check.after)}).`;
 }
 
 // ------------------------------------------------------------------ start-up
@@ -312,7 +335,14 @@ async function loadModel(page) {
   $("info-backend").title = `TF.js ${tf.version_core}; ${describeChoice(page.backendChoice)}`;
   showSelfCheck(page.backendChoice);
   if (page.classifier.hasFeatures) {
-    page.adapter = await Adapter.open(modelVersion(metrics) || "unversioned", spec.class_names.length);
+    let reference = null;
+    try {
+      const json = await loadReference();
+      reference = json && decodeReference(json);
+    } catch (e) {
+      console.warn("no harm check: model/reference.json unusable", e);
+    }
+    page.adapter = await Adapter.open(modelVersion(metrics) || "unversioned", spec.class_names.length, reference);
     showLearning(page);
   }
   for (const id of ["pick", "pick-folder", "camera"]) $(id).disabled = false;
@@ -324,8 +354,13 @@ async function loadModel(page) {
 export async function start() {
   const page = createPage();
   page.correct = (record, label) => correct(page, record, label);
+  page.undo = (record) => removeCorrection(page, record.path);
   const forget = () => forgetCorrections(page);
-  installHook(page, { correct: page.correct, forget });
+  const harmCheck = async (on) => {
+    await page.adapter.setHarmCheck(on);
+    refreshAdapted(page);
+  };
+  installHook(page, { correct: page.correct, forget, undo: page.undo, harmCheck });
   registerServiceWorker();
   wireInputs({ addFiles: (files) => addFiles(page, files), addFolder: (files) => addFolder(page, files) });
   $("cancel").addEventListener("click", () => cancelPending(page));

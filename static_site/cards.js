@@ -167,7 +167,14 @@ function drawVoteMap(eye, { regions, boxes, width, height }, names) {
 function feedback(page, record) {
   const names = page.spec.class_names;
   const box = el("div", "feedback");
-  if (record.correction) box.append(el("span", "said", `You said: ${record.correction}. `));
+  if (record.correction) {
+    box.append(el("span", "said", `You said: ${record.correction}. `));
+    const undo = el("button", "small undo", "Undo");
+    undo.type = "button";
+    undo.title = "Forget this correction";
+    undo.addEventListener("click", () => page.undo(record));
+    box.append(undo);
+  }
   const ask = (text, label, title) => {
     const b = el("button", "small", text);
     b.type = "button";

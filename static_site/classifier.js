@@ -147,6 +147,11 @@ export async function loadProbes() {
   return probes;
 }
 
+/** model/reference.json (train/export.py reference_set), or null for a run made before it existed. */
+export async function loadReference() {
+  return fetchJSON("reference.json", { required: false });
+}
+
 function remembered(key) {
   try {
     const choice = JSON.parse(localStorage.getItem(CHOICE_KEY));

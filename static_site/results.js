@@ -23,7 +23,7 @@ export function answerOf(record) {
 /** The record's adapted answer from the adapter (learn.js) and the model's outputs {probs, features};
  *  none when the adapter has no corrections (or the record no outputs). The one place it is applied. */
 export function adapt(record, adapter, output, spec) {
-  if (adapter && adapter.count && output) {
+  if (adapter && adapter.W && output) { // W is null when the harm check dropped it
     const p = adapter.adapt(output.probs, output.features);
     const { top, verdict } = decide(p, spec);
     Object.assign(record, { adaptedProbs: Array.from(p), adaptedTop: spec.class_names[top], adaptedVerdict: verdict });

@@ -55,7 +55,8 @@ async function precache() {
     return r && r.json().catch(() => null);
   };
   const [runtime, metrics] = await Promise.all([json("vendor/runtime.json"), json("model/metrics.json", "reload"),
-    optional("model/preprocessing.json", "reload"), optional("model/probes.json", "reload")]);
+    optional("model/preprocessing.json", "reload"), optional("model/probes.json", "reload"),
+    optional("model/reference.json", "reload")]);
   // The same versioned model URL as classifier.js (modelVersion): "run_id@created".
   const version = metrics && metrics.run_id ? `?v=${encodeURIComponent(`${metrics.run_id}@${metrics.created}`)}` : "";
   const model = await json(`model/model.json${version}`, version ? "default" : "reload");

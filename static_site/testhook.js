@@ -3,7 +3,7 @@
 import { canvasReader, decode, modelInputFrom } from "./preprocess.js";
 import { resultsCsv } from "./results.js";
 
-export function installHook(page, { correct, forget }) {
+export function installHook(page, { correct, forget, undo, harmCheck }) {
   const tf = globalThis.tf;
   window.renderOrReal = Object.freeze({
     get status() { return page.status; },
@@ -19,6 +19,12 @@ export function installHook(page, { correct, forget }) {
     // Teach the page that result `index` is of class `label` (what the buttons on a card do).
     correct: (index, label) => correct(page.results[index], page.spec.class_names.indexOf(label)),
     forget: () => forget(),
+    undo: (index) => undo(page.results[index]),
+    // [{name, label}] kept, and the last harm check (learn.js: {n, before, after, pull, weakened, dropped}).
+    correctionList: () => (page.adapter ? page.adapter.list() : null),
+    harm: () => (page.adapter && page.adapter.check ? { ...page.adapter.check } : null),
+    // The harm check on or off (benchmarks.corrections measures both); the adaptation fitted again.
+    harmCheck: (on) => harmCheck(on),
     // The vote map of result `index` (a card's "Where it looked"): {regions, boxes, width, height}.
     regions: (index) => page.classifier.regions(page.pictureFiles.get(index)),
     csv: () => resultsCsv(page.results, page.spec.class_names),

@@ -29,3 +29,22 @@ export function announce(text) {
   log.append(el("p", null, text));
   while (log.childNodes.length > 5) log.firstChild.remove();
 }
+
+/** The list of the visitor's corrections ([{name, label}]), each with a Remove button calling onRemove(name). */
+export function showCorrectionList(items, onRemove) {
+  $("learning-list").replaceChildren(...items.map(({ name, label }) => {
+    const li = el("li", null, `${name}: ${label} `);
+    const b = el("button", "small remove-correction", "Remove");
+    b.type = "button";
+    b.title = `Forget that ${name} is ${label}`;
+    b.addEventListener("click", () => onRemove(name));
+    li.append(b);
+    return li;
+  }));
+}
+
+/** One line under the learning banner (null: hidden). */
+export function showLine(id, text) {
+  $(id).hidden = !text;
+  $(id).textContent = text || "";
+}

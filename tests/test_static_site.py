@@ -731,6 +731,8 @@ def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, 
         got = visit.classify(photos + renders)
         assert all(r["status"] == "done" and "adaptedProbs" not in r for r in got.values())
         before = visit.js("renderOrReal.memory()")["numTensors"]
+        # Learning as fitted: the harm check (its own test) would hold these back on the tiny model.
+        visit.js("renderOrReal.harmCheck(false)")
         # Two photos corrected to "render", one render confirmed.
         for i in (0, 1):
             visit.js(f"renderOrReal.correct({i}, 'render')")
@@ -751,6 +753,7 @@ def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, 
         visit.page.reload()
         assert visit.wait_started() == "ready" and visit.js("renderOrReal.corrections()") == 3
         assert not visit.page.is_hidden("#learning")
+        visit.js("renderOrReal.harmCheck(false)")
         again = visit.classify(photos[:1])[photos[0].name]
         np.testing.assert_allclose(again["adaptedProbs"], adapted_first, atol=1e-4)  # the same head, refitted
 
@@ -765,6 +768,111 @@ def test_the_page_learns_from_corrections_on_the_device_only(browser, tmp_path, 
 
 
 @needs_browser
+def test_a_correction_is_undone_on_its_card_or_in_the_list(browser, tmp_path, tiny_site_model, tiny_data):
+    """Each correction can be undone: the card's Undo forgets that one (the others stay fitted, and kept
+    on reload), the list of corrections removes one with its button; none left: the model's own answers."""
+    demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())
+    photos = [p for p in demo if p.parent.name == "photo"][:3]
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        visit.classify(photos)
+        visit.js("renderOrReal.harmCheck(false)")  # undo is what is tested here, not the check
+        for i in range(3):
+            visit.js(f"renderOrReal.correct({i}, 'render')")
+        assert visit.page.locator("#learning-list li").count() == 3
+        card = visit.page.locator(".card", has_text=photos[1].name)
+        card.locator("button.undo").click()
+        visit.wait("document.querySelectorAll('#learning-list li').length === 2")  # the list redrawn last
+        results = visit.js("renderOrReal.results()")
+        assert "correction" not in results[1] and results[0]["correction"] == "render"
+        assert [c["name"] for c in visit.js("renderOrReal.correctionList()")] == [photos[0].name, photos[2].name]
+        assert card.locator("button.undo").count() == 0
+        assert visit.page.locator("#learning-list li").all_text_contents()[0].startswith(f"{photos[0].name}: render")
+
+        visit.page.reload()
+        assert visit.wait_started() == "ready" and visit.js("renderOrReal.corrections()") == 2
+        visit.page.locator("#learning-details summary").click()  # the list opens
+        visit.page.locator("#learning-list button.remove-correction").first.click()
+        visit.wait("document.querySelectorAll('#learning-list li').length === 1")
+        assert [c["name"] for c in visit.js("renderOrReal.correctionList()")] == [photos[2].name]
+        visit.page.locator("#learning-list button.remove-correction").first.click()
+        visit.wait("document.getElementById('learning').hidden")
+        assert visit.js("renderOrReal.corrections()") == 0
+        again = visit.classify(photos[:1])[photos[0].name]
+        assert "adaptedProbs" not in again
+        assert visit.foreign_requests() == [] and visit.errors == []
+    finally:
+        visit.close()
+        server.stop()
+
+
+def reference_pictures(run_dir: Path) -> tuple[list[Path], list[str]]:
+    """The pictures of a run's reference set (train/export.py reference_set: its validation pictures in
+    predictions.csv's order) and their classes."""
+    import csv
+
+    with open(run_dir / "predictions.csv", newline="") as f:
+        val = [r for r in csv.DictReader(f) if r["split"] == "val"]
+    return [Path(r["path"]) for r in val], [r["true_class"] for r in val]
+
+
+def test_the_harm_check_weakens_or_drops_an_adaptation_that_costs_the_reference_set(
+        browser, tmp_path, tiny_run, tiny_site_model):
+    """The bundle carries the run's validation pictures as features and labels (reference.json, no pictures).
+    Corrections that contradict them (the reference pictures themselves marked as the other class) cost
+    their accuracy: the page fits again with more pull to zero, or drops the adaptation, and says so in
+    one line; with the check off the same corrections are used as fitted. With the reference's labels
+    tampered to agree with the visitor, the same corrections pass the check untouched."""
+    reference = json.loads((tiny_site_model / "reference.json").read_text())
+    assert set(reference) == {"about", "n", "dim", "labels", "probabilities", "features"}  # no pictures
+    paths, truth = reference_pictures(tiny_run)
+    assert reference["n"] == min(len(paths), 200) and len(reference["labels"]) == reference["n"]
+    wrong = {"photo": "render", "render": "photo"}
+    picks = list(range(min(8, len(paths))))
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_site_model, tampered)
+    names = json.loads((tiny_site_model / "preprocessing.json").read_text())["class_names"]
+    told = [names.index(wrong[truth[i]]) if i in picks else label for i, label in enumerate(reference["labels"])]
+    (tampered / "reference.json").write_text(json.dumps({**reference, "labels": told}))
+
+    def visit_and_correct(model_dir, name):
+        server = Server(make_site(tmp_path / name, model_dir))
+        visit = Visit(browser, server.origin)
+        assert visit.wait_started() == "ready"
+        visit.classify([paths[i] for i in picks])
+        for i in picks:
+            visit.js(f"renderOrReal.correct({i}, {json.dumps(wrong[truth[i]])})")
+        return server, visit
+
+    server, visit = visit_and_correct(tiny_site_model, "site")
+    try:
+        check = visit.js("renderOrReal.harm()")
+        assert check["n"] == reference["n"] and (check["weakened"] or check["dropped"]), check
+        assert check["dropped"] or check["before"] - check["after"] <= 0.01, check
+        line = visit.page.inner_text("#learning-check")
+        assert line.startswith("Not used" if check["dropped"] else "Weakened"), line
+        checked = [r.get("adaptedProbs") for r in visit.js("renderOrReal.results()")]
+        visit.js("renderOrReal.harmCheck(false)")
+        assert visit.js("renderOrReal.harm()") is None and visit.page.is_hidden("#learning-check")
+        unchecked = [r["adaptedProbs"] for r in visit.js("renderOrReal.results()")]
+        assert checked != unchecked  # the check changed what the page answers
+        assert visit.foreign_requests() == [] and visit.errors == []
+    finally:
+        visit.close()
+        server.stop()
+
+    server, visit = visit_and_correct(tampered, "site-tampered")
+    try:
+        check = visit.js("renderOrReal.harm()")
+        assert not check["weakened"] and not check["dropped"], check
+        assert visit.page.is_hidden("#learning-check")
+    finally:
+        visit.close()
+        server.stop()
+
+
 @pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-lite0"])
 def test_where_it_looked_shows_each_regions_vote(browser, tmp_path, tiny_models, lite0_run, tiny_data, run):
     """A card's "Where it looked" draws the vote map over what the model saw: a crops model's own crop

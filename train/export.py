@@ -4,7 +4,9 @@
 TF.js 4.22 cannot load the layers-model JSON written for Keras 3 models, so the route is: SavedModel
 (`model.export`) then the tensorflowjs SavedModel converter; the page loads it with tf.loadGraphModel.
 Every TF.js bundle carries probes.json: a few generated pictures and model.keras's probabilities for
-them, which the page checks its backend against on the visitor's device (static_site/classifier.js).
+them, which the page checks its backend against on the visitor's device (static_site/classifier.js), and
+reference.json: the run's validation pictures as embeddings and labels, which the page scores an
+adaptation on before using it (static_site/learn.js).
 model.tflite is model.keras for phones and edge devices (TFLite's built-in operations only).
 
     python -m train.export RUN [--models DIR] [--force]
@@ -242,6 +244,49 @@ def page_model(model, spec, reference_paths):
     return exported_model(model, spec, (f.mean(0), f.var(0) + 1e-6))
 
 
+REFERENCE_FILE = "reference.json"
+REFERENCE_PICTURES = 200  # at most: ~0.6 MB per 1,000 features in the bundle; 0.5 points of accuracy each
+
+
+def reference_set(exported, spec, paths, labels) -> dict | None:
+    """reference.json of a TF.js bundle: the page's harm check (static_site/learn.js) scores an adaptation
+    on these before using it. For up to REFERENCE_PICTURES of `paths` (a run's scored validation pictures,
+    unreadable ones skipped) with class indices `labels`: the exported model's probabilities and its
+    features output, each picture's features scaled to |max| 127 and stored as int8 (base64; learn.js only
+    uses their direction). No pictures. -> its content, or None (no readable picture)."""
+    import base64
+
+    import keras
+    import numpy as np
+
+    from .model import compiled
+    from .preprocess import BadImage, load_rgb, model_input
+
+    run = compiled(keras.Model(exported.inputs, [exported.output["probabilities"], exported.output["features"]]))
+    probs, features, kept = [], [], []
+    for path, label in list(zip(paths, labels))[:REFERENCE_PICTURES]:
+        try:
+            p, f = run(model_input(load_rgb(path), spec))
+        except BadImage:
+            continue
+        probs.append(np.asarray(p)[0])
+        features.append(np.asarray(f)[0])
+        kept.append(int(label))
+    if not kept:
+        return None
+    f = np.stack(features)
+    q = np.round(127 * f / np.maximum(np.abs(f).max(1, keepdims=True), 1e-12)).astype(np.int8)
+    content = {
+        "about": "The page's harm check: the exported model's probabilities and features (int8, base64, shape "
+                 "[n, dim], each row scaled to |max| 127) for the run's scored validation pictures, and their "
+                 "classes; no pictures (train/export.py write_reference).",
+        "n": len(kept), "dim": int(f.shape[1]), "labels": kept,
+        "probabilities": np.round(np.stack(probs), 6).tolist(),
+        "features": base64.b64encode(q.tobytes()).decode(),
+    }
+    return content
+
+
 def keras_features(exported):
     """The features output of model.exported_model alone (a Keras model)."""
     import keras
@@ -268,11 +313,16 @@ def export_run(run_dir: Path, model, spec, quantize: str) -> dict:
     exported = page_model(model, spec, [r["path"] for r in scored])
     served = "tfjs" if quantize == "float32" else f"tfjs-{quantize}"
     probes = {}
+    val = [r for r in scored if r["split"] == "val"]
+    reference = reference_set(exported, spec, [r["path"] for r in val],
+                              [list(spec.class_names).index(r["true_class"]) for r in val])
     for name, q in (("tfjs", "float32"), (served, quantize)):
         if name == "tfjs" or served != "tfjs":
             with files.replacing(run_dir / name) as tmp:  # a bundle is complete or absent (a full disk)
                 export_tfjs(exported, tmp, quantize=q)
                 probes[name] = write_probes(tmp, model, spec)
+                if reference is not None:
+                    files.write_json(tmp / REFERENCE_FILE, reference)
     export_litert(model, run_dir / LITERT_FILE)
     export_seconds = time.time() - t0
     test = [r for r in scored if r["split"] == "test"]
