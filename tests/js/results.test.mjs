@@ -20,16 +20,18 @@ test("a record names the file by its path inside a dropped folder, else its name
   assert.equal(newRecord({ name: "" }, 0).path, "pasted picture");
 });
 
-test("the adapted answer replaces the model's once the adapter has corrections, and goes with them", () => {
+test("the adapted answer replaces the model's once the adapter has a head, and goes with it", () => {
   const r = done(0, "a.jpg", [0.8, 0.2]);
-  const adapter = { count: 1, adapt: () => Float32Array.from([0.1, 0.9]) };
+  const adapter = { count: 1, W: Float32Array.from([0, 0]), adapt: () => Float32Array.from([0.1, 0.9]) };
   adapt(r, adapter, { probs: [0.8, 0.2], features: [1] }, spec);
   assert.deepEqual(answerOf(r), { probs: [Float32Array.from([0.1])[0], Float32Array.from([0.9])[0]], top: "render",
     verdict: "render", adapted: true });
   assert.equal(r.verdict, "photo"); // the model's own stays
-  adapt(r, { count: 0 }, { probs: [0.8, 0.2], features: [1] }, spec);
+  adapt(r, { count: 0, W: null }, { probs: [0.8, 0.2], features: [1] }, spec);
   assert.equal(answerOf(r).adapted, false);
   assert.ok(!("adaptedProbs" in r));
+  adapt(r, { ...adapter, W: null }, { probs: [0.8, 0.2], features: [1] }, spec); // the harm check dropped it
+  assert.equal(answerOf(r).adapted, false);
 });
 
 test("columns: the file, the verdict, one probability per class, the problem", () => {
