@@ -11,7 +11,8 @@ page classifies the source's pictures and the rest; then, for each k, the visito
 through the page's own hook: forget, then mark the first k pictures of the source (in a hashed order)
 with their true class, exactly what the Right/Wrong buttons do (static_site/learn.js fits its head in
 TF.js). Scored, with the adapted answers (argmax): the source's pictures after the first max(k) (the same
-ones for every k) and the rest. The gain shows on the source, any harm on the rest.
+ones for every k) and the rest. The gain shows on the source, any harm on the rest; each k is scored with
+the page's harm check (on the run's reference set) on, then with it off (the corrections as fitted).
 """
 from __future__ import annotations
 
@@ -90,19 +91,25 @@ def play(browser, model_dir: Path, site: Path, source_pics, rest_pics, labels: d
         out = {}
         for k in ks:
             page.evaluate("renderOrReal.forget()")
+            page.evaluate("renderOrReal.harmCheck(true)")
             wait_for(page, "renderOrReal.corrections() === 0")
             t0 = time.time()
             for i in range(k):
                 page.evaluate(f"renderOrReal.correct({i}, {json.dumps(labels[files[i]])})")
             learn_s = time.time() - t0
-            results = page.evaluate("renderOrReal.results()")
 
-            def accuracy(indices):
+            def accuracy(results, indices):
                 done = [i for i in indices if results[i]["status"] == "done"]
                 top = [results[i].get("adaptedTop") or results[i]["top"] for i in done]
                 return float(np.mean([t == labels[files[i]] for t, i in zip(top, done)])) if done else float("nan")
 
-            out[k] = {"source": accuracy(evaluated), "rest": accuracy(rest), "learn_s": learn_s,
+            checked = page.evaluate("renderOrReal.results()")
+            harm = page.evaluate("renderOrReal.harm()")
+            page.evaluate("renderOrReal.harmCheck(false)")  # the same corrections, as fitted
+            unchecked = page.evaluate("renderOrReal.results()")
+            out[k] = {"source": accuracy(checked, evaluated), "rest": accuracy(checked, rest),
+                      "source_unchecked": accuracy(unchecked, evaluated), "rest_unchecked": accuracy(unchecked, rest),
+                      "harm_check": harm, "learn_s": learn_s,
                       "tensors": page.evaluate("renderOrReal.memory().numTensors")}
         out["class_names"] = names
         out["n_source_scored"], out["n_rest"] = len(evaluated), len(rest)
@@ -122,6 +129,24 @@ def table(rows, ks) -> str:
     means = {k: (np.nanmean([r[k]["source"] for r in rows.values()]), np.nanmean([r[k]["rest"] for r in rows.values()]))
              for k in ks}
     lines.append("| **mean** | " + " | ".join(f"**{fmt(s, 2)} / {fmt(t, 2)}**" for s, t in means.values()) + " |")
+    return "\n".join(lines)
+
+
+def check_table(rows, ks) -> str:
+    """Gain (source) and harm (rest) against k=0, with the page's harm check on and off, means over sources."""
+    def mean(key, k):
+        return float(np.nanmean([r[k][key] for r in rows.values()]))
+
+    lines = ["| k | harm check | source gain | rest harm | weakened / dropped |", "|---|---|---|---|---|"]
+    for k in ks:
+        if k == 0:
+            continue
+        checks = [r[k]["harm_check"] or {} for r in rows.values()]
+        held = f"{sum(bool(c.get('weakened')) for c in checks)} / {sum(bool(c.get('dropped')) for c in checks)}"
+        for on, suffix in (("on", ""), ("off", "_unchecked")):
+            gain = mean("source" + suffix, k) - mean("source", 0)
+            harm = mean("rest", 0) - mean("rest" + suffix, k)
+            lines.append(f"| {k} | {on} | {fmt(gain, 3)} | {fmt(harm, 3)} | {held if on == 'on' else '–'} |")
     return "\n".join(lines)
 
 
@@ -181,6 +206,10 @@ def main(argv=None) -> int:
           f"pictures after the first {max(args.ks)} / on the rest (known sources, never trained on); "
           f"{len(items)} pictures in {args.data}; {time.time() - t0:.0f} s\n")
     print(table(rows, args.ks))
+    if 0 in args.ks:
+        print("\nThe harm check (static_site/learn.js HARM): gain on the source and harm on the rest against k=0, "
+              "the same corrections with the check on and off\n")
+        print(check_table(rows, args.ks))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float) + "\n")
     return 0
