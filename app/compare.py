@@ -174,15 +174,15 @@ def tfjs_problem() -> str | None:
 
 @st.cache_data(show_spinner="Running model.keras and the TF.js bundles (in Node.js) on the test pictures ...",
                max_entries=8)
-def tfjs_agreement(run_id: str, run_dir: str, _stamp: str, folders: tuple[str, ...]) -> dict:
+def tfjs_agreement(run_id: str, run_dir: str, files_stamp: str, folders: tuple[str, ...]) -> dict:
     """model.keras now (train.predict) against each TF.js bundle in real TF.js (train.export.check_bundles)
     on the run's test pictures that can still be read."""
     from train.export import check_bundles
     from train.predict import predict_files
 
-    spec, model = cached_model(run_dir, _stamp)
+    spec, model = cached_model(run_dir, files_stamp)
     classes = list(spec.class_names)
-    preds = cached_predictions(run_dir, _stamp, tuple(cached_metrics(run_dir, _stamp)["class_names"]))
+    preds = cached_predictions(run_dir, files_stamp, tuple(cached_metrics(run_dir, files_stamp)["class_names"]))
     split = "test" if (preds["split"] == "test").any() else "val"
     chosen = preds[preds["split"] == split].sort_values("path").head(TFJS_MAX_PICTURES)
     keras_probs, errors = predict_files(model, spec, chosen["path"].tolist())

@@ -16,7 +16,7 @@ from app.run import Run, cached_model, cached_spec
 
 
 @st.cache_data(show_spinner=False, max_entries=400)
-def picture_pair(file: bytes, run_dir: str, _stamp: str):
+def picture_pair(file: bytes, run_dir: str, files_stamp: str):
     """-> (thumbnail of the original, the model's-eye square, None) or (None, None, why not, as Markdown
     naming the file by its escaped name). `file`: the
     path's bytes (os.fsencode), which Streamlit's cache can hash whatever the name (see picture_card)."""
@@ -27,7 +27,7 @@ def picture_pair(file: bytes, run_dir: str, _stamp: str):
         return None, None, "file not found (moved or deleted since training)"
     try:
         rgb = load_rgb(path)
-        eye = model_eye_square(rgb, cached_spec(run_dir, _stamp))
+        eye = model_eye_square(rgb, cached_spec(run_dir, files_stamp))
     except BadImage as e:
         return None, None, md_text(str(e).replace(path, Path(path).name))
     thumb = Image.fromarray(rgb)
@@ -43,24 +43,24 @@ def vote_legend(class_names) -> str:
                                      for i, c in enumerate(class_names)) + "; stronger colour: surer region"
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def cached_vote_model(run_dir: str, _stamp: str):
+def cached_vote_model(run_dir: str, files_stamp: str):
     """The run's model with its vote-map outputs (train/model.py exported_model), compiled once."""
     from train.model import exported_model
 
-    spec, model = cached_model(run_dir, _stamp)
+    spec, model = cached_model(run_dir, files_stamp)
     return exported_model(model, spec)
 
 @st.cache_data(show_spinner=False, max_entries=400)
-def vote_map(file: bytes, run_dir: str, _stamp: str):
+def vote_map(file: bytes, run_dir: str, files_stamp: str):
     """What the model saw with each region's own answer over it (as the page's "Where it looked"): the
     region's most likely class as its colour, stronger when surer, and that class's probability. `file`:
     as picture_pair's."""
     from PIL import Image, ImageDraw
 
     path = os.fsdecode(file)
-    spec = cached_spec(run_dir, _stamp)
+    spec = cached_spec(run_dir, files_stamp)
     x = model_input(load_rgb(path), spec)
-    out = cached_vote_model(run_dir, _stamp)(x, training=False)
+    out = cached_vote_model(run_dir, files_stamp)(x, training=False)
     regions, boxes = out["regions"].numpy()[0], out["region_boxes"].numpy()[0]
     eye = Image.fromarray(np.clip(np.round(x[0]), 0, 255).astype(np.uint8)).convert("RGBA")
     layer = Image.new("RGBA", eye.size, (0, 0, 0, 0))
@@ -100,7 +100,8 @@ def picture_card(run: Run, path: str, lines: list[str], votes: bool = False) -> 
             # The path as bytes: a name that is not UTF-8 (surrogates in a str) cannot be hashed as a str.
             thumb, eye, problem = picture_pair(os.fsencode(path), str(run.dir), run.stamp)
         else:
-            thumb, eye, problem = None, None, "not a picture inside the run's data folder, so not shown"
+            thumb, eye, problem = None, None, ("not a picture inside the run's data folder, so not shown (the app shows pictures "
+                                            "from its --data folders only)")
         if problem:
             st.warning(f"Picture unavailable: {problem}", icon="🖼️")
         else:

@@ -14,11 +14,17 @@ from train import runs
 from train.csvfile import CSV_ERRORS
 from train.preprocess import IMAGE_EXTENSIONS, SPEC_FILE, load_spec
 
+from app.options import data_dirs
+
 SPLITS = {"test": "test", "val": "validation"}  # split name (predictions.csv, metrics.json) -> the word shown
 # What every page says of a run trained on the synthetic demo data (train/demo_data.py).
 DEMO_NOTE = ("Demo run: trained on the SYNTHETIC demo data set, so its scores and verdicts say nothing "
              "about real pictures.")
 
+
+def within(path: str, folders: list[str]) -> bool:
+    """Whether the real path `path` is one of `folders` (real paths) or inside one."""
+    return any(os.path.commonpath([folder, path]) == folder for folder in folders)
 
 def stamp(run_dir: Path) -> str:
     """Part of every cache key: a run folder rewritten in place (same path) is read again."""
@@ -32,9 +38,10 @@ def stamp(run_dir: Path) -> str:
     return "/".join(parts)
 
 # Bounded memory: every cache keeps a few entries (least recently used go first), keyed by the run folder
-# and its files' stamp, so a changed or vanished run is read again or skipped.
+# and its files' stamp, so a changed or vanished run is read again or skipped (`files_stamp`, never `_stamp`:
+# Streamlit leaves parameters starting with _ out of the key).
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_metrics(run_dir: str, _stamp: str) -> dict:
+def cached_metrics(run_dir: str, files_stamp: str) -> dict:
     m = runs.load_metrics(Path(run_dir))
     names = m.get("class_names") if isinstance(m, dict) else None
     if not (isinstance(names, list) and len(names) >= 2 and all(isinstance(c, str) for c in names)):
@@ -42,7 +49,7 @@ def cached_metrics(run_dir: str, _stamp: str) -> dict:
     return m
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_predictions(run_dir: str, _stamp: str, class_names: tuple[str, ...]) -> pd.DataFrame:
+def cached_predictions(run_dir: str, files_stamp: str, class_names: tuple[str, ...]) -> pd.DataFrame:
     # Opened as train.csvfile says (pandas cannot take its text handle: it re-encodes strictly), and the
     # paths kept as Python objects: pandas' Arrow strings refuse the bytes of a name that is not UTF-8.
     df = pd.read_csv(Path(run_dir) / "predictions.csv", encoding="utf-8", encoding_errors=CSV_ERRORS,
@@ -59,11 +66,11 @@ def cached_predictions(run_dir: str, _stamp: str, class_names: tuple[str, ...]) 
     return df
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_spec(run_dir: str, _stamp: str):
+def cached_spec(run_dir: str, files_stamp: str):
     return load_spec(Path(run_dir) / SPEC_FILE)
 
 @st.cache_resource(show_spinner="Loading the Keras model ...", max_entries=2)
-def cached_model(run_dir: str, _stamp: str):
+def cached_model(run_dir: str, files_stamp: str):
     """(spec, keras model), loaded once per run folder for every session."""
     return runs.load_run_model(Path(run_dir))
 
@@ -92,13 +99,15 @@ class Run:
         return bool((self.metrics.get("data") or {}).get("synthetic"))
 
     def servable(self, path: str) -> bool:
-        """A picture path from predictions.csv is shown only if it is a picture inside the run's own data
-        folder: a hand-edited CSV ("../../etc/passwd", "/home/x/id_rsa") reaches nothing else."""
+        """A picture path from predictions.csv is shown only if it is a picture file really inside (symlinks
+        resolved) the run's data folder, and that folder is inside one of the app's own data folders
+        (options.data_dirs): a hand-edited CSV ("../../etc/passwd", a link in the data to a file elsewhere)
+        or metrics.json (`data.root` set to "/") reaches nothing else."""
         root = (self.metrics.get("data") or {}).get("root")
-        if not root or Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        if not isinstance(root, str) or not root or Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
             return False
-        root, target = os.path.abspath(root), os.path.abspath(path)
-        return os.path.commonpath([root, target]) == root
+        root = os.path.realpath(root)
+        return within(root, data_dirs()) and within(os.path.realpath(path), [root])
 
     def label(self) -> str:
         """The run and its state: current, or candidate (complete, not current); "demo" first when trained

@@ -30,6 +30,13 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def data_folders(monkeypatch, tmp_path_factory):
+    """The app shows pictures from its --data folders only: here every test's data, under pytest's
+    temporary folder."""
+    monkeypatch.setenv("RENDER_OR_REAL_DATA", str(tmp_path_factory.getbasetemp()))
+
+
 def app(monkeypatch, models: Path, section: str | None = None) -> AppTest:
     monkeypatch.setenv(ENV, str(models))
     at = AppTest.from_file(str(APP), default_timeout=180)
@@ -233,6 +240,41 @@ def test_only_pictures_inside_the_runs_data_folder_are_shown(monkeypatch, fake_m
     at = app(monkeypatch, fake_models, "Confusion & examples")
     assert not at.image
     assert any("not a picture inside the run's data folder" in w.value for w in at.warning)
+
+
+def test_a_link_out_of_the_data_or_an_edited_data_root_shows_nothing(monkeypatch, fake_models, tmp_path):
+    """A symlink inside the data folder to a picture elsewhere is not followed out of it (real paths
+    compared), and metrics.json's data.root edited to "/" does not widen what is served: the app's own
+    data folders (--data, $RENDER_OR_REAL_DATA) bound it."""
+    run = fake_models / "runs" / "tiny-tracenet"
+    root = Path(load(run)["data"]["root"])
+    secret = tmp_path / "outside" / "secret.png"
+    secret.parent.mkdir()
+    shutil.copy(next(root.rglob("*.png")), secret)
+    data = tmp_path / "data"  # a copy of the data with one link pointing out of it
+    shutil.copytree(root, data)
+    link = data / "render" / "link.png"
+    link.symlink_to(secret)
+    table = pd.read_csv(run / "predictions.csv")
+    table = table[table["split"] == "test"].copy()
+    table["path"] = str(link)
+    table.to_csv(run / "predictions.csv", index=False)
+    m = load(run)
+    m["data"]["root"] = str(data)
+    (run / "metrics.json").write_text(json.dumps(m))
+    at = app(monkeypatch, fake_models, "Confusion & examples")
+    assert not at.image and any("not a picture inside the run's data folder" in w.value for w in at.warning)
+    table["path"] = str(secret)  # the secret named directly, with the data root widened to "/"
+    table.to_csv(run / "predictions.csv", index=False)
+    m["data"]["root"] = "/"
+    (run / "metrics.json").write_text(json.dumps(m))
+    monkeypatch.setenv("RENDER_OR_REAL_DATA", str(data))
+    at = app(monkeypatch, fake_models, "Confusion & examples")
+    assert not at.image and any("not a picture inside the run's data folder" in w.value for w in at.warning)
+    m["data"]["root"] = str(tmp_path)  # a root inside the app's data folders does serve its pictures
+    (run / "metrics.json").write_text(json.dumps(m))
+    monkeypatch.setenv("RENDER_OR_REAL_DATA", str(tmp_path))
+    assert app(monkeypatch, fake_models, "Confusion & examples").image
 
 
 def test_file_names_in_cards_are_shown_as_they_are(monkeypatch, tmp_path, tiny_data):
