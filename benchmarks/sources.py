@@ -39,6 +39,7 @@ VARIANTS = {
     "lite0, longer side 512": "--max-side 512",
     "lite0, longer side 256": "--max-side 256",
     "lite0, 2 augmented copies": "--copies 2",
+    "lite0, calibrated holding sources out": "--calibrate-holding-out sources",
 }
 MIN_SOURCE = 5  # pictures: sources below this are left out of the "sources >= 5" mean
 

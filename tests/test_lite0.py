@@ -101,6 +101,27 @@ def test_streaming_head_is_the_in_memory_head(num_classes):
     assert np.abs(p - calibrate.softmax(X @ k0 + b0)).max() < 0.01
 
 
+def test_calibration_holds_out_whole_sources_only_when_asked_and_possible():
+    """--calibrate-holding-out sources: the calibration's folds are whole sources (3 a class at least),
+    else whole groups, as by default; C is always chosen holding sources out when it can be."""
+    from train.config import config_from_argv
+    from train.lite0_head import held_out_units
+
+    labels = [0] * 6 + [1] * 6
+    groups = [f"g{i // 2}" for i in range(12)]  # two pictures a group
+    three = ["a", "a", "b", "b", "c", "c", "x", "x", "y", "y", "z", "z"]
+    for sources, asked, c_want, cal_want in [(three, "sources", "sources", "sources"),
+                                             (three, "groups", "sources", "groups"),
+                                             (["a"] * 6 + ["x"] * 3 + ["y"] * 3, "sources", "groups", "groups")]:
+        c_units, cal_units, said = held_out_units(sources, labels, groups, 2, asked)
+        assert said == {"c_chosen_holding_out": c_want, "calibrated_holding_out": cal_want}
+        per_source = [f"{s}/{y}" for s, y in zip(sources, labels)]
+        assert c_units == (per_source if c_want == "sources" else groups)
+        assert cal_units == (per_source if cal_want == "sources" else groups)
+    assert config_from_argv([]).calibrate_holding_out == "groups"
+    assert config_from_argv(["--calibrate-holding-out", "sources"]).calibrate_holding_out == "sources"
+
+
 def test_unsure_level_meets_the_target_with_most_answers():
     conf = np.linspace(0.5, 1.0, 200)
     right = np.r_[np.arange(100) % 2 == 0, np.ones(100, bool)]  # coin flips below 0.75, then all right

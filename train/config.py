@@ -136,6 +136,12 @@ class TrainConfig:
     copies: int = option(0, "lite0: augmented copies (JPEG, scale, mirror, exposure) of each training picture whose "
                             "features the head also learns from (default 0: measured no better on sources held out)",
                          type=int, at_least=0)
+    calibrate_holding_out: str = option(
+        "groups", "lite0: what the calibration and the unsure level hold out. groups: new houses and projects of "
+                  "the sources trained on (answers more often; on sources never seen 'sure' is right less often "
+                  "than promised). sources: whole sources, when every class has at least 3 (the unsure level then "
+                  "holds better on sources never seen, and the model answers less often; benchmarks.sources "
+                  "measures both)", choices=["groups", "sources"])
     crops_per_image: int | None = option(None, "crops view: random crops cut from each decoded training picture per "
                                                f"epoch (default: enough for about {VIEWS_PER_EPOCH} crops per epoch, "
                                                "2 to 32 per picture)", type=int, at_least=1)

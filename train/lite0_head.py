@@ -249,6 +249,22 @@ def fit_head(X, labels, c_groups, cal_groups, weights, num_classes: int, seed: i
     return kernel, bias, oof, stats
 
 
+def held_out_units(sources, labels, groups, num_classes: int, calibrate_holding_out: str = "groups"):
+    """What the head's cross-validation holds out: -> (units for choosing C, units for the calibration
+    and the unsure level, what each is in words).
+    C: whole sources when every class has at least 3 (the C that carries to sources never seen), else
+    whole groups. Calibration: whole groups by default (new houses and projects of the kinds trained
+    on); with "sources" (and 3 sources a class) whole sources, so the unsure level allows for a source
+    never seen (benchmarks.sources: right more often when sure, answering less often)."""
+    by_source = all(len({s for s, y in zip(sources, labels) if y == c}) >= 3 for c in range(num_classes))
+    per_source = [f"{s}/{y}" for s, y in zip(sources, labels)]
+    c_units = per_source if by_source else list(groups)
+    cal_by_source = by_source and calibrate_holding_out == "sources"
+    return c_units, (per_source if cal_by_source else list(groups)), {
+        "c_chosen_holding_out": "sources" if by_source else "groups",
+        "calibrated_holding_out": "sources" if cal_by_source else "groups"}
+
+
 def fit(config, spec: Spec, items, failures, cache: dict | None = None, save_cache=None):
     """Features, head, calibration; -> (Keras model with the folded head, stats, calibrated
     probabilities and labels of the held-out pictures the calibration saw). See the module docstring."""
@@ -278,15 +294,10 @@ def fit(config, spec: Spec, items, failures, cache: dict | None = None, save_cac
         raise data_lib.DataError("the training split lacks a class after unreadable files were skipped")
     sources = [source_of(it.path, config.source_pattern) for it in train]
     weights = sample_weights(labels, sources)
-    # C: cross-validation holding whole sources out when every class has a few (the C that carries to
-    # sources never seen), else whole groups. Calibration and the unsure level: whole groups held out
-    # (new houses and projects of the kinds trained on: a whole unseen source is often misjudged with
-    # confidence, which no calibration on other sources can foresee; benchmarks.sources measures it).
     groups = [f"{data_lib.group_key(it.rel, config.group_pattern)}/{it.label}" for it in train]
-    by_source = all(len({s for s, y in zip(sources, labels) if y == c}) >= 3 for c in range(num_classes))
-    c_groups = [f"{s}/{y}" for s, y in zip(sources, labels)] if by_source else groups
+    c_groups, cal_groups, held = held_out_units(sources, labels, groups, num_classes, config.calibrate_holding_out)
     t1 = time.time()
-    kernel, bias, oof, head_stats = fit_head(X, labels, c_groups, groups, weights, num_classes, config.seed)
+    kernel, bias, oof, head_stats = fit_head(X, labels, c_groups, cal_groups, weights, num_classes, config.seed)
     # Calibration data: out-of-fold answers for training pictures, and the validation pictures.
     cal_logits = [Xv[:, 0] @ kernel + bias] if len(val) else []
     cal_labels = [np.array([it.label for it in val])] if len(val) else []
@@ -298,7 +309,7 @@ def fit(config, spec: Spec, items, failures, cache: dict | None = None, save_cac
     a, c = calibrate.fit_calibration(cal_logits, cal_labels, num_classes)
     model = model_lib.with_linear_head(features, *calibrate.fold(kernel, bias, a, c))
     seconds = time.time() - t0
-    head_stats["c_chosen_holding_out"] = "sources" if by_source else "groups"
+    head_stats.update(held)
     stats = {"seconds": seconds, "embed_s": round(embed_seconds, 2), "head_s": round(time.time() - t1, 2),
              "views_per_picture": 1 + copies, "head": head_stats,
              "images_per_s": (round((len(train) + len(val) - reused) * (1 + copies) / embed_seconds, 1)
