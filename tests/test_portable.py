@@ -65,3 +65,30 @@ def test_served_bundle_carries_the_self_check(lite0_run):
     off = np.abs(got - [p["probabilities"] for p in probes["probes"]]).max()
     assert off <= probes["measured_tfjs_diff"] + 1e-6 and off < probes["tolerance"] <= 0.2
     assert len({round(p["probabilities"][0], 3) for p in probes["probes"]}) > 1  # the probes are not alike
+
+
+def test_lite0_model_keras_opens_in_plain_keras_without_this_repository(lite0_run, tmp_path):
+    """model.keras is made of Keras's own layers: keras.models.load_model (safe mode) in a Python that
+    cannot import this repository gives train.predict's probabilities for the same pictures."""
+    import subprocess
+    import sys
+
+    from train.predict import predict_files
+
+    spec, model = load_run_model(lite0_run)
+    with open(lite0_run / "predictions.csv", newline="") as f:
+        paths = [r["path"] for r in csv.DictReader(f)][:4]
+    expected, errors = predict_files(model, spec, paths)
+    assert not any(errors)
+    np.savez(tmp_path / "inputs.npz", *[model_input(load_rgb(p), spec) for p in paths])
+    code = ("import sys, numpy as np, keras\n"
+            "assert not any(m == 'train' or m.startswith('train.') for m in sys.modules)\n"
+            "try:\n    import train\nexcept ImportError:\n    pass\nelse:\n    raise SystemExit('the repository is importable')\n"
+            f"model = keras.models.load_model({str(lite0_run / 'model.keras')!r}, compile=False, safe_mode=True)\n"
+            f"inputs = np.load({str(tmp_path / 'inputs.npz')!r})\n"
+            "probs = np.concatenate([model.predict(inputs[k], verbose=0) for k in inputs.files])\n"
+            f"np.save({str(tmp_path / 'plain.npy')!r}, probs)\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-800:]
+    np.testing.assert_allclose(np.load(tmp_path / "plain.npy"), expected, atol=1e-5)

@@ -171,15 +171,18 @@ def region_bounds(length, regions: int) -> list:
     return out
 
 
-@keras.saving.register_keras_serializable(package="render_or_real")
-class RegionalMeanStd(layers.Layer):
-    """Feature maps [N, h, w, C] -> [N, R*R, width]: MeanStdPooling over each of R x R equal regions of
-    the map, row by row (the vote map of lite0: the head read on each region)."""
+class RegionalPooling(layers.Layer):
+    """Feature maps [N, h, w, C] -> [N, R*R, width]: `pooled_statistics` over each of R x R equal
+    regions of the map, row by row (the vote map of lite0: the head read on each region). Only in the
+    page's model (exported_model), never saved as .keras."""
 
-    def __init__(self, regions: int, correlations: bool = False, **kwargs):
+    def __init__(self, regions: int, covariances: bool, **kwargs):
         super().__init__(**kwargs)
         self.regions = int(regions)
-        self.correlations = bool(correlations)
+        self.covariances = bool(covariances)
+
+    def build(self, input_shape):
+        self.pooling = pooling_model(input_shape[-1], self.covariances, f"{self.name}_pooling")
 
     def call(self, x):
         import tensorflow as tf
@@ -188,14 +191,11 @@ class RegionalMeanStd(layers.Layer):
         parts = []
         for r0, r1 in region_bounds(h, self.regions):
             for c0, c1 in region_bounds(w, self.regions):
-                parts.append(mean_and_spread(x[:, r0:r1, c0:c1, :], self.correlations))
+                parts.append(self.pooling(x[:, r0:r1, c0:c1, :]))
         return tf.stack(parts, axis=1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.regions * self.regions, pooled_width(input_shape[-1], self.correlations))
-
-    def get_config(self):
-        return {**super().get_config(), "regions": self.regions, "correlations": self.correlations}
+        return (input_shape[0], self.regions * self.regions, self.pooling.output.shape[-1])
 
 
 @keras.saving.register_keras_serializable(package="render_or_real")
@@ -276,15 +276,16 @@ def exported_model(model: keras.Model, spec, feature_stats=None) -> keras.Model:
             name=f"{model.name}_page")
     pictures = keras.Input(model.input_shape[1:], name="picture")  # whole view: its fixed square
     names = {layer.name for layer in model.layers}
-    if all(f"pool_{t}" in names for t in LITE0_TAPS):
+    if all(f"pool_{t}" in names for t in LITE0_TAPS) and f"pool_{LITE0_COVARIANCE_TAPS[0]}_covariance" in names:
         # lite0: each region's answer is the head on that region's pooled feature maps, from the one pass
-        # of the backbone (a second call of the network would ship its weights twice).
-        inner = keras.Model(model.inputs, [model.get_layer(f"pool_{t}").input for t in LITE0_TAPS]
+        # of the backbone (a second call of the network would ship its weights twice). (Runs of an
+        # older pooling get the tiles below.)
+        inner = keras.Model(model.inputs, [model.get_layer(t).output for t in LITE0_TAPS]
                             + [model.get_layer("features").output], name=f"{model.name}_maps")
         *maps, features = inner(pictures)
         head = model.get_layer("probabilities")
         regional = layers.Concatenate(name="region_features")(
-            [RegionalMeanStd(REGION_TILES, t in LITE0_CORRELATION_TAPS, name=f"regions_{t}")(m)
+            [RegionalPooling(REGION_TILES, t in LITE0_COVARIANCE_TAPS, name=f"regions_{t}")(m)
              for t, m in zip(LITE0_TAPS, maps)])
         return keras.Model(pictures, {"probabilities": head(features), "features": standardized(features),
                                       "regions": head(regional),
@@ -352,70 +353,76 @@ def tracenet(input_size: int, num_classes: int) -> keras.Model:
 
 
 # lite0: the feature maps pooled, named as in train/backbone.py, from the stem to the end of the
-# stride-32 stage. The mean and the spread over the picture of each channel are pooled at every tap;
-# at the end of the stride-8 stage also the correlation of every pair of its 40 channels (a
-# second-order texture statistic, as in style transfer's Gram matrices). The early, high-resolution
-# taps carry the noise, sharpening and shading statistics that differ between a camera and a renderer
-# (Rahmouni 2017, Nguyen 2019); the late ones texture and content. 2 x (32 + 16 + 24 + 40 + 80 + 112 +
-# 192 + 320) + 40 x 39 / 2 = 2,412 numbers. Measured in benchmarks.sources (leave one source out, 58
-# sources): mean source recall 0.859 -> 0.885 and pooled ROC AUC 0.920 -> 0.934 against the four late
-# taps alone (1,408 numbers).
+# stride-32 stage. The mean and the variance over the picture of each channel are pooled at every tap;
+# at the end of the stride-8 stage the covariance matrix of its 40 channels instead of the variances
+# (its diagonal; a second-order texture statistic, as style transfer's Gram matrices). The early,
+# high-resolution taps carry the noise, sharpening and shading statistics that differ between a camera
+# and a renderer (Rahmouni 2017, Nguyen 2019); the late ones texture and content. 2 x (32 + 16 + 24 +
+# 80 + 112 + 192 + 320) + 40 + 40 x 40 = 3,192 numbers, 780 of them the zeroed lower triangle. Measured
+# in benchmarks.sources (leave one source out, 58 sources), against the four late taps' means and
+# spreads (1,408 numbers): mean source recall 0.859 -> 0.885, pooled ROC AUC 0.920 -> 0.934.
 LITE0_TAPS = ("bn0_relu6", "blocks_0_bn2", "block2_add", "block4_add",
               "block7_add", "block10_add", "block14_add", "blocks_15_bn2")
-LITE0_CORRELATION_TAPS = ("block4_add",)
+LITE0_COVARIANCE_TAPS = ("block4_add",)
 # Part of every feature key (lite0_head.feature_key): stored features of another pooling are never reused.
-LITE0_FEATURES_VERSION = "taps8-corr1"
+LITE0_FEATURES_VERSION = "taps8-cov1"
 
 
-def mean_and_spread(x, correlations: bool = False):
-    """[N, H, W, C] -> [N, 2C] (each channel's mean over the map, then its standard deviation), and with
-    `correlations` also the C (C - 1) / 2 correlations of the channel pairs (upper triangle, row by row)."""
-    ops = keras.ops
-    mean = ops.mean(x, axis=(1, 2))
-    var = ops.mean(ops.square(x), axis=(1, 2)) - ops.square(mean)
-    std = ops.sqrt(ops.maximum(var, 1e-12))
-    if not correlations:
-        return ops.concatenate([mean, std], axis=-1)
-    channels = x.shape[-1]
-    flat = ops.reshape(x, (ops.shape(x)[0], -1, channels))
-    second = ops.matmul(ops.transpose(flat, (0, 2, 1)), flat) / ops.cast(ops.shape(flat)[1], x.dtype)
-    cov = second - mean[:, :, None] * mean[:, None, :]
-    corr = cov / (std[:, :, None] * std[:, None, :])
-    rows, cols = np.triu_indices(channels, 1)
-    pairs = ops.take(ops.reshape(corr, (-1, channels * channels)), rows * channels + cols, axis=1)
-    return ops.concatenate([mean, std, pairs], axis=-1)
+def pooled_statistics(x, covariances: bool, name: str):
+    """A feature map [N, H, W, C] -> [N, 2C]: each channel's mean over the map, then its variance; with
+    `covariances` [N, C + C * C]: the means, then the covariance matrix row by row, its lower triangle
+    zeroed. Keras's own layers only, so that model.keras opens in plain Keras (safe mode, without this
+    repository)."""
+    c = x.shape[-1]
+    mean = layers.GlobalAveragePooling2D(name=f"{name}_mean")(x)
+    if not covariances:
+        mean_square = layers.GlobalAveragePooling2D(name=f"{name}_mean_square")(
+            layers.Multiply(name=f"{name}_square")([x, x]))
+        variance = layers.Subtract(name=f"{name}_variance")(
+            [mean_square, layers.Multiply(name=f"{name}_mean_squared")([mean, mean])])
+        return layers.Concatenate(name=name)([mean, variance])
+    products = layers.Multiply(name=f"{name}_products")(
+        [layers.Reshape((-1, c, 1), name=f"{name}_column")(x), layers.Reshape((-1, 1, c), name=f"{name}_row")(x)])
+    second = layers.GlobalAveragePooling1D(name=f"{name}_second_moments")(
+        layers.Reshape((-1, c * c), name=f"{name}_flat_products")(products))
+    mean_products = layers.Reshape((c * c,), name=f"{name}_flat_mean_products")(layers.Multiply(name=f"{name}_mean_products")(
+        [layers.Reshape((c, 1), name=f"{name}_mean_column")(mean), layers.Reshape((1, c), name=f"{name}_mean_row")(mean)]))
+    covariance = layers.Subtract(name=f"{name}_covariance")([second, mean_products])
+    # The matrix is symmetric: its lower triangle is zeroed (a constant 0 the head gives no weight), so
+    # that each pair counts once, as a Keras layer with a constant (no slicing layer exists).
+    upper = layers.Rescaling(np.triu(np.ones((c, c), np.float32)).ravel().tolist(), name=f"{name}_upper")(covariance)
+    return layers.Concatenate(name=name)([mean, upper])
 
 
-def pooled_width(channels: int, correlations: bool) -> int:
-    return 2 * channels + (channels * (channels - 1) // 2 if correlations else 0)
+def pooling_model(channels: int, covariances: bool, name: str) -> keras.Model:
+    """`pooled_statistics` as a model of its own (no weights), for the vote map's regions."""
+    maps = keras.Input((None, None, channels), name=f"{name}_maps")
+    return keras.Model(maps, pooled_statistics(maps, covariances, f"{name}_pooled"), name=name)
 
 
 @keras.saving.register_keras_serializable(package="render_or_real")
 class MeanStdPooling(layers.Layer):
-    """[N, H, W, C] -> [N, 2C (+ C (C - 1) / 2)]: `mean_and_spread` over the picture."""
-
-    def __init__(self, correlations: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.correlations = bool(correlations)
+    """[N, H, W, C] -> [N, 2C]: each channel's mean and standard deviation. Only so that runs made
+    before the pooling was built of Keras's own layers still load (their model.keras names this layer);
+    their vote maps are drawn from tiles."""
 
     def call(self, x):
-        return mean_and_spread(x, self.correlations)
+        mean = keras.ops.mean(x, axis=(1, 2))
+        var = keras.ops.mean(keras.ops.square(x), axis=(1, 2)) - keras.ops.square(mean)
+        return keras.ops.concatenate([mean, keras.ops.sqrt(keras.ops.maximum(var, 1e-12))], axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], pooled_width(input_shape[-1], self.correlations))
-
-    def get_config(self):
-        return {**super().get_config(), "correlations": self.correlations}
+        return (input_shape[0], 2 * input_shape[-1])
 
 
 def lite0_features(weights=None) -> keras.Model:
-    """Pictures of any size (raw 0-255 RGB [N, H, W, 3]) -> pooled features [N, 2412] of the frozen
+    """Pictures of any size (raw 0-255 RGB [N, H, W, 3]) -> pooled features [N, 3192] of the frozen
     ImageNet EfficientNet-Lite0, cut after its last tapped block (its head and classifier unused)."""
     from .backbone import lite0
 
     backbone = lite0(weights)
-    pooled = [MeanStdPooling(name in LITE0_CORRELATION_TAPS, name=f"pool_{name}")(backbone.get_layer(name).output)
-              for name in LITE0_TAPS]
+    pooled = [pooled_statistics(backbone.get_layer(t).output, t in LITE0_COVARIANCE_TAPS, f"pool_{t}")
+              for t in LITE0_TAPS]
     features = layers.Concatenate(name="features")(pooled)
     model = keras.Model(backbone.input, features, name="lite0_features")
     model.trainable = False
