@@ -9,11 +9,42 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from train.preprocess import BadImage, load_rgb, model_eye_square, model_input
+from train.preprocess import MAX_PIXELS, BadImage, load_rgb, model_eye_square, model_input, to_rgb_array
 
 from app.formatting import md_text
 from app.run import Run, cached_model, cached_spec
 
+
+DISPLAY_SIDE = 1024  # the longer side, in px, of a picture decoded for display (the model's eye is ≤ 384)
+# Pictures turned sideways by their EXIF orientation (5-8): their width and height swap.
+SIDEWAYS = {5, 6, 7, 8}
+
+
+def reduced_rgb(path: str, side: int = DISPLAY_SIDE) -> tuple[np.ndarray, tuple[int, int]]:
+    """For display: the picture as load_rgb decodes it (EXIF orientation, any mode to RGB), but at most
+    `side` px on its longer side, so a big picture costs its small copy, not its full size (8000x8000:
+    192 MB): a JPEG decoded reduced (Pillow's draft, 1/2 to 1/8 scale), others reduced right after
+    decoding. -> (RGB array, (width, height) of the picture as shown). A picture load_rgb refuses
+    (corrupt, over MAX_PIXELS) raises its BadImage."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h <= MAX_PIXELS:
+                im.seek(0)  # first frame of a GIF
+                sideways = im.getexif().get(0x0112) in SIDEWAYS
+                im.thumbnail((side, side))  # draft (JPEG) + reduce + resize, in place
+                return to_rgb_array(ImageOps.exif_transpose(im)), ((h, w) if sideways else (w, h))
+    except Exception:  # noqa: BLE001 — any failure: load_rgb says what is wrong, naming the file
+        pass
+    rgb = load_rgb(path)  # raises BadImage; else (a mode thumbnail cannot resize) reduced after decoding
+    full = (rgb.shape[1], rgb.shape[0])
+    if max(full) > side:
+        im = Image.fromarray(rgb)
+        im.thumbnail((side, side))
+        rgb = np.asarray(im)
+    return rgb, full
 
 @st.cache_data(show_spinner=False, max_entries=400)
 def picture_pair(file: bytes, run_dir: str, files_stamp: str):
@@ -26,7 +57,7 @@ def picture_pair(file: bytes, run_dir: str, files_stamp: str):
     if not Path(path).is_file():
         return None, None, "file not found (moved or deleted since training)"
     try:
-        rgb = load_rgb(path)
+        rgb, _ = reduced_rgb(path)
         eye = model_eye_square(rgb, cached_spec(run_dir, files_stamp))
     except BadImage as e:
         return None, None, md_text(str(e).replace(path, Path(path).name))

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from train import runs
-from train.preprocess import IMAGE_EXTENSIONS, TOO_SMALL, decide, load_rgb, model_eye_square
+from train.preprocess import IMAGE_EXTENSIONS, TOO_SMALL, decide, model_eye_square
 
 from app.formatting import md_text
-from app.pictures import display_square, eye_caption
+from app.pictures import display_square, eye_caption, reduced_rgb
 from app.run import DEMO_NOTE, Run, cached_model
 
 
@@ -37,13 +37,15 @@ def section_try(run: Run) -> None:
     from train.predict import predict_files, verdict_of
 
     with tempfile.TemporaryDirectory(prefix="render-or-real-") as tmp:
-        paths = []
+        paths, sizes = [], []
         for i, f in enumerate(uploads):
             path = Path(tmp) / f"{i:04d}{Path(f.name).suffix.lower() or '.img'}"
             path.write_bytes(f.getvalue())
+            path, size = reduced_for_model(path, spec)
             paths.append(path)
+            sizes.append(size)
         probs, errors = predict_files(model, spec, paths)
-        for f, path, p, error in zip(uploads, paths, probs, errors):
+        for f, path, size, p, error in zip(uploads, paths, sizes, probs, errors):
             with st.container(border=True):
                 if error:
                     if verdict_of(None, error, spec) == TOO_SMALL:
@@ -51,9 +53,10 @@ def section_try(run: Run) -> None:
                     else:
                         st.error(md_text(error.replace(str(path), f.name)))
                     continue
-                rgb = load_rgb(path)
+                rgb, shown = reduced_rgb(str(path))  # shown small: memory bounded whatever the upload
+                width, height = size or shown
                 c1, c2, c3 = st.columns([2, 1, 2])
-                c1.image(rgb, caption=f"{f.name} ({rgb.shape[1]}×{rgb.shape[0]})", width=min(rgb.shape[1], 320))
+                c1.image(rgb, caption=f"{f.name} ({width}×{height})", width=min(width, 320))
                 c2.image(display_square(model_eye_square(rgb, spec)), caption=eye_caption(run), width="stretch")
                 best = int(np.argmax(p))
                 with c3:
@@ -67,3 +70,26 @@ def section_try(run: Run) -> None:
                         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("class:N", sort=classes),
                         tooltip=["class:N", alt.Tooltip("probability:Q", format=".3f")]).properties(height=alt.Step(26)),
                         width="stretch")
+
+def reduced_for_model(path: Path, spec) -> tuple[Path, tuple[int, int] | None]:
+    """Bounded memory: a full-size decode costs about 30 bytes a pixel on the way to the model (an
+    8000x8000 upload: 2 GB, two at a time), so a picture more than twice the size the model brings it
+    down to (its longer side to max_side, its shorter side at least input_size) is decoded reduced once
+    (app.pictures.reduced_rgb) to twice that size and saved beside it, losslessly, for the model: the
+    model's own resize then still shrinks it, so the verdict is the one of the full picture but for
+    rounding. -> (the file to predict on, (width, height) of the upload, or None if unreadable: then the
+    upload itself, for train.predict to say what is wrong)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            long, short = max(im.size), min(im.size)
+        side = max(2 * spec.max_side, -(-2 * spec.input_size * long // max(short, 1)))
+        rgb, size = reduced_rgb(str(path), side)
+    except Exception:  # noqa: BLE001 — not a picture this can read: train.predict names the problem
+        return path, None
+    if max(size) <= side:
+        return path, size
+    small = path.with_name(f"{path.stem}-reduced.png")
+    Image.fromarray(rgb).save(small)
+    return small, size
