@@ -2,6 +2,7 @@
 // given (inputs.js) classified one at a time into a record (results.js), a card (cards.js, the first
 // CARD_LIMIT) and a table row (table.js); corrections go through the adapter (learn.js). All the page's
 // state is the one `page` object made by start(); nothing happens on import (index.js calls start).
+import { auditCsv, auditReport, labelledPictures } from "./audit.js";
 import { BrokenModel, NoModel, chooseBackend, loadReference, loadRunInfo, modelVersion, wasmThreads } from "./classifier.js";
 import { cancelPendingCards, drawThumb, newCard, showError, showEye, showResult, showRunning, showTooSmall } from "./cards.js";
 import { wireInputs } from "./inputs.js";
@@ -10,7 +11,7 @@ import { BadImage, TOO_SMALL } from "./preprocess.js";
 import { adapt, columnsFor, newRecord, pct, picturesOf, resultsCsv } from "./results.js";
 import { addRow, clearTable, renderRow, renderSummary } from "./table.js";
 import { installHook } from "./testhook.js";
-import { $, announce, code, el, showCorrectionList, showLine, showStatus } from "./ui.js";
+import { $, announce, code, el, showAudit, showCorrectionList, showLine, showStatus } from "./ui.js";
 
 // Cards hold two canvases each: past this many pictures, results go to the table only (memory stays
 // bounded for a folder of thousands).
@@ -30,6 +31,7 @@ function createPage() {
     queue: Promise.resolve(), // pictures are classified one at a time: bounded memory, steady timings
     correct: null, // (record, label): a visitor's correction (set by start)
     undo: null, // (record): its correction forgotten (set by start)
+    audit: null, // the last audit's report (audit.js auditReport)
   };
 }
 
@@ -180,14 +182,37 @@ function clearResults(page) {
 }
 
 function downloadCsv(page) {
-  const blob = new Blob([resultsCsv(page.results, page.spec.class_names)], { type: "text/csv" });
+  download(resultsCsv(page.results, page.spec.class_names), "text/csv", "render-or-real-results.csv");
+}
+
+/** `text` saved as the file `name` (made here: nothing is sent). */
+function download(text, type, name) {
   const a = el("a");
-  a.href = URL.createObjectURL(blob);
-  a.download = "render-or-real-results.csv";
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+// ------------------------------------------------------------------ the private audit
+
+/** A folder laid out like data/: its pictures in class folders classified like any others, then scored
+ *  here (audit.js); folders that are not the model's classes reported and left out. */
+async function runAudit(page, files) {
+  if (page.status !== "ready") return announce(page.message || "The model is still loading.");
+  const { keep, skipped } = picturesOf(files, page.spec.decode.extensions);
+  const { labelled, unknown } = labelledPictures(keep, page.spec.class_names);
+  const first = page.results.length;
+  addFiles(page, labelled.map((l) => l.file), { skipped });
+  const records = page.results.slice(first);
+  records.forEach((r, i) => { r.truth = labelled[i].truth; });
+  const fileAt = new Map(records.map((r, i) => [r.index, labelled[i].file]));
+  await page.queue;
+  page.audit = auditReport(records, page.spec.class_names, unknown);
+  showAudit(page.audit, (index) => fileAt.get(index), pct);
+  announce(`Audit: ${page.audit.n} pictures, accuracy ${pct(page.audit.accuracy)}.`);
 }
 
 // ------------------------------------------------------------------ learning from the visitor
@@ -345,7 +370,7 @@ async function loadModel(page) {
     page.adapter = await Adapter.open(modelVersion(metrics) || "unversioned", spec.class_names.length, reference);
     showLearning(page);
   }
-  for (const id of ["pick", "pick-folder", "camera"]) $(id).disabled = false;
+  for (const id of ["pick", "pick-folder", "camera", "pick-audit"]) $(id).disabled = false;
   setStatus(page, "ready", "Ready.");
   announce(`Model ready on ${page.backend.toUpperCase()}. Choose pictures to classify.`);
 }
@@ -366,6 +391,14 @@ export async function start() {
   $("cancel").addEventListener("click", () => cancelPending(page));
   $("reset-learning").addEventListener("click", forget);
   $("download").addEventListener("click", () => downloadCsv(page));
+  $("pick-audit").addEventListener("click", () => $("audit-input").click());
+  $("audit-input").addEventListener("change", (e) => {
+    runAudit(page, [...e.target.files]);
+    e.target.value = "";
+  });
+  $("audit-csv").addEventListener("click", () => download(auditCsv(page.audit), "text/csv", "render-or-real-audit.csv"));
+  $("audit-json").addEventListener("click", () => download(JSON.stringify(page.audit, null, 1), "application/json",
+    "render-or-real-audit.json"));
   $("clear").addEventListener("click", () => clearResults(page));
   await loadModel(page);
   return page;

@@ -107,7 +107,6 @@ export function spreadsheetSafe(cell) {
  *  predicted_class, p_<class>..., error); once the page learned from corrections, the adapted answers too.
  *  Every cell spreadsheet-safe, and quoted when it holds a quote, a comma or a line break. */
 export function resultsCsv(results, classNames) {
-  const quote = (v) => (/[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
   const adapted = results.some((r) => r.adaptedProbs);
   const probsOf = (p) => classNames.map((_, i) => (p ? p[i].toFixed(6) : ""));
   const lines = [["path", "verdict", "predicted_class", ...classNames.map((c) => `p_${c}`), "error",
@@ -117,7 +116,13 @@ export function resultsCsv(results, classNames) {
     lines.push([r.path, r.verdict || "", r.top || "", ...probsOf(r.probs), r.error || "",
       ...(adapted ? [r.adaptedVerdict || "", ...probsOf(r.adaptedProbs), r.correction || ""] : [])]);
   }
-  return lines.map((cells) => cells.map((c) => quote(spreadsheetSafe(String(c)))).join(",")).join("\r\n") + "\r\n";
+  return csvText(lines);
+}
+
+/** Rows of cells as CSV: every cell spreadsheet-safe, and quoted when it holds a quote, a comma or a line break. */
+export function csvText(rows) {
+  const quote = (v) => (/[",\n\r]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+  return rows.map((cells) => cells.map((c) => quote(spreadsheetSafe(String(c)))).join(",")).join("\r\n") + "\r\n";
 }
 
 /** Pictures among a folder's files (by extension, preprocessing.json's list; hidden files skipped). */

@@ -25,6 +25,8 @@ export function installHook(page, { correct, forget, undo, harmCheck }) {
     harm: () => (page.adapter && page.adapter.check ? { ...page.adapter.check } : null),
     // The harm check on or off (benchmarks.corrections measures both); the adaptation fitted again.
     harmCheck: (on) => harmCheck(on),
+    // The last audit of a labelled folder (audit.js auditReport), or null.
+    audit: () => (page.audit ? structuredClone(page.audit) : null),
     // The vote map of result `index` (a card's "Where it looked"): {regions, boxes, width, height}.
     regions: (index) => page.classifier.regions(page.pictureFiles.get(index)),
     csv: () => resultsCsv(page.results, page.spec.class_names),

@@ -48,3 +48,60 @@ export function showLine(id, text) {
   $(id).hidden = !text;
   $(id).textContent = text || "";
 }
+
+/** `file` drawn into `canvas`, its longer side at most `maxSide` px. */
+export async function drawPicture(canvas, file, maxSide) {
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+}
+
+function tableOf(head, rows) {
+  const tr = (cells, tag) => {
+    const r = el("tr");
+    r.append(...cells.map((c) => el(tag, null, String(c))));
+    return r;
+  };
+  return [tr(head, "th"), ...rows.map((cells) => tr(cells, "td"))];
+}
+
+/** The audit (audit.js auditReport) shown: summary, folders not used, confusion matrix, per-class scores,
+ *  the mistakes as a grid of pictures (`fileOf(index)`: its File), a click shows one large. */
+export function showAudit(report, fileOf, pct) {
+  $("audit").hidden = false;
+  $("audit-summary").textContent = `${report.n} pictures: accuracy ${pct(report.accuracy)}, balanced accuracy ` +
+    `${pct(report.balanced_accuracy)}, macro F1 ${pct(report.macro_f1)}; unsure ${pct(report.unsure_share)}` +
+    (report.unreadable.length ? `; ${report.unreadable.length} could not be read` : "") + ".";
+  const unknown = Object.entries(report.unknown_folders);
+  $("audit-unknown").hidden = !unknown.length;
+  $("audit-unknown").textContent = unknown.length ? "Not scored (not one of the model's classes, " +
+    `${report.classes.join(", ")}): ` + unknown.map(([f, n]) => `${f} (${n} picture${n === 1 ? "" : "s"})`).join(", ") : "";
+  $("audit-confusion").replaceChildren(...tableOf(["true \\ model said", ...report.classes],
+    report.classes.map((c, i) => [c, ...report.confusion_matrix[i]])));
+  $("audit-classes").replaceChildren(...tableOf(["class", "precision", "recall", "F1", "pictures"],
+    report.classes.map((c) => {
+      const s = report.per_class[c];
+      return [c, pct(s.precision), pct(s.recall), pct(s.f1), s.support];
+    })));
+  const view = $("audit-view");
+  view.hidden = true;
+  $("audit-mistakes").replaceChildren(...report.mistakes.map((m) => {
+    const li = el("li");
+    const b = el("button", "mistake");
+    b.type = "button";
+    b.title = `${m.path}: ${m.true_class}, the model said ${m.predicted_class}`;
+    const thumb = el("canvas");
+    b.append(thumb);
+    drawPicture(thumb, fileOf(m.index), 96).catch(() => null);
+    b.addEventListener("click", async () => {
+      await drawPicture(view.querySelector("canvas"), fileOf(m.index), 512);
+      view.querySelector("figcaption").textContent = b.title;
+      view.hidden = false;
+    });
+    li.append(b);
+    return li;
+  }));
+}

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,3 +50,26 @@ def test_one_list_of_the_page_files():
     assert "files.json" in sw and not any(f'"{name}"' in sw for name in listed - {"files.json", "sw.js"})
     html = (SITE / "index.html").read_text()
     assert '<script type="module" src="index.js"></script>' in html
+
+
+@needs_node
+def test_audit_scores_mirror_train_evaluate():
+    """The page's audit (audit.js scoresFromConfusion) scores a confusion matrix as train/evaluate.py does:
+    the same accuracy, balanced accuracy, macro F1 and per-class precision/recall/F1/support, also with a
+    class absent, a class never predicted, and three classes."""
+    from train.evaluate import scores_from_confusion
+
+    cases = [([[8, 2], [3, 7]], ["photo", "render"]), ([[5, 0], [0, 0]], ["photo", "render"]),
+             ([[0, 4], [0, 6]], ["photo", "render"]), ([[4, 1, 0], [2, 3, 1], [0, 0, 0]], ["a", "b", "c"])]
+    script = ("import { scoresFromConfusion } from './audit.js';"
+              f"console.log(JSON.stringify({json.dumps(cases)}.map(([m, names]) => scoresFromConfusion(m, names))));")
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True,
+                          cwd=SITE, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for (m, names), page in zip(cases, json.loads(proc.stdout.strip().splitlines()[-1])):
+        python = scores_from_confusion(np.asarray(m), names)
+        for key in ("n", "accuracy", "balanced_accuracy", "macro_f1"):
+            assert page[key] == pytest.approx(python[key], abs=1e-12), (m, key)
+        for name in names:
+            for key in ("precision", "recall", "f1", "support"):
+                assert page["per_class"][name][key] == pytest.approx(python["per_class"][name][key], abs=1e-12), (m, name, key)

@@ -873,6 +873,62 @@ def test_the_harm_check_weakens_or_drops_an_adaptation_that_costs_the_reference_
         server.stop()
 
 
+def test_the_audit_of_a_labelled_folder_is_scored_on_the_device(browser, tmp_path, tiny_site_model, tiny_data):
+    """A folder laid out like data/ (two render pictures filed under photo/ as mistakes, a folder "cats" that
+    is no class, a picture outside any class folder): the page scores the class folders' pictures with
+    the model's own answers: confusion matrix and scores as train/evaluate.py computes them from it, the
+    unsure share, the mistakes as pictures (a click shows one), the unknown folders reported and not
+    scored, the report downloadable as CSV and JSON; no request leaves the origin."""
+    from train.evaluate import scores_from_confusion
+
+    demo = sorted(p for p in tiny_data.rglob("*") if p.is_file())
+    photos = [p for p in demo if p.parent.name == "photo"][:4]
+    renders = [p for p in demo if p.parent.name == "render"][:6]
+    folder = tmp_path / "labelled"
+    for sub, pics in (("photo", photos + renders[4:]), ("render", renders[:4]), ("cats", photos[:2])):
+        (folder / sub).mkdir(parents=True)
+        for q in pics:
+            shutil.copy(q, folder / sub / q.name)
+    shutil.copy(renders[5], folder / "loose.png")
+    server = Server(make_site(tmp_path / "site", tiny_site_model))
+    visit = Visit(browser, server.origin)
+    try:
+        assert visit.wait_started() == "ready"
+        visit.page.set_input_files("#audit-input", str(folder))
+        visit.wait("renderOrReal.audit() !== null")
+        report = visit.js("renderOrReal.audit()")
+        names = report["classes"]
+        assert report["unknown_folders"] == {"cats": 2, "(pictures outside a class folder)": 1}
+        results = visit.js("renderOrReal.results()")
+        assert len(results) == 10 and all("cats/" not in r["path"] for r in results)  # unknown: not classified
+        m = np.zeros((2, 2), int)
+        for r in results:
+            m[names.index(r["path"].split("/")[1]), names.index(r["top"])] += 1
+        assert report["confusion_matrix"] == m.tolist()
+        python = scores_from_confusion(m, names)
+        for key in ("n", "accuracy", "balanced_accuracy", "macro_f1"):
+            assert report[key] == pytest.approx(python[key]), key
+        assert report["unsure_share"] == pytest.approx(np.mean([r["verdict"] != r["top"] for r in results]))
+        wrong = [r["path"] for r in results if r["top"] != r["path"].split("/")[1]]
+        assert sorted(x["path"] for x in report["mistakes"]) == sorted(wrong) and wrong  # the misfiled renders
+        assert visit.page.locator("#audit-mistakes button").count() == len(wrong)
+        assert "cats (2 pictures)" in visit.page.inner_text("#audit-unknown")
+        visit.page.locator("#audit-mistakes button").first.click()
+        visit.wait("!document.getElementById('audit-view').hidden")
+        assert visit.page.locator("#audit-view canvas").evaluate("(c) => c.width") > 1
+        with visit.page.expect_download() as d:
+            visit.page.click("#audit-json")
+        assert json.loads(Path(d.value.path()).read_text())["confusion_matrix"] == m.tolist()
+        with visit.page.expect_download() as d:
+            visit.page.click("#audit-csv")
+        csv_text = Path(d.value.path()).read_text()
+        assert csv_text.startswith("true_class,precision,recall,f1,support,") and "balanced_accuracy," in csv_text
+        assert visit.foreign_requests() == [] and visit.errors == [] and visit.js("window.__csp") == []
+    finally:
+        visit.close()
+        server.stop()
+
+
 @pytest.mark.parametrize("run", ["tiny-tracenet", "tiny-lite0"])
 def test_where_it_looked_shows_each_regions_vote(browser, tmp_path, tiny_models, lite0_run, tiny_data, run):
     """A card's "Where it looked" draws the vote map over what the model saw: a crops model's own crop
