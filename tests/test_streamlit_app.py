@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from app.formatting import md_text
+from app.signin import FIRST_WAIT_S, door_token, token_valid
 from train import runs
 from train.files import folder_bytes, size_text
 
@@ -35,6 +36,14 @@ def data_folders(monkeypatch, tmp_path_factory):
     """The app shows pictures from its --data folders only: here every test's data, under pytest's
     temporary folder."""
     monkeypatch.setenv("RENDER_OR_REAL_DATA", str(tmp_path_factory.getbasetemp()))
+
+
+@pytest.fixture
+def no_wrong_passwords_yet(monkeypatch):
+    """The server's count of wrong passwords per client, empty: each test's guesses start afresh."""
+    import app.signin
+
+    monkeypatch.setattr(app.signin, "_wrong", {})
 
 
 def app(monkeypatch, models: Path, section: str | None = None) -> AppTest:
@@ -320,7 +329,7 @@ def test_file_names_in_cards_are_shown_as_they_are(monkeypatch, tmp_path, tiny_d
         assert "$" not in card.replace("\\$", "")  # every dollar escaped: no KaTeX
 
 
-def test_a_password_guards_a_deployment(monkeypatch, fake_models):
+def test_a_password_guards_a_deployment(monkeypatch, fake_models, no_wrong_passwords_yet):
     """With a password configured nothing of the runs shows until it is given; a wrong one is refused;
     started with --login (the Procfile) and no password configured, the app says how to set one."""
     monkeypatch.setenv("RENDER_OR_REAL_PASSWORD", "s3cret horse")
@@ -329,12 +338,44 @@ def test_a_password_guards_a_deployment(monkeypatch, fake_models):
     assert not at.sidebar.selectbox and not at.metric
     at.text_input(key="password").input("guess").run()
     assert any("Wrong password" in e.value for e in at.error) and not at.metric
+    time.sleep(FIRST_WAIT_S)  # a wrong password makes the next one wait (test_wrong_passwords_are_slowed_down)
     at.text_input(key="password").input("s3cret horse").run()
     assert not at.exception and at.sidebar.selectbox(key="run").options and at.metric
     monkeypatch.delenv("RENDER_OR_REAL_PASSWORD")
     monkeypatch.setattr(sys, "argv", ["streamlit_app.py", "--login"])
     at = AppTest.from_file(str(APP), default_timeout=180).run()
     assert not at.sidebar.selectbox and "RENDER_OR_REAL_PASSWORD" in at.error[0].value
+
+
+def test_wrong_passwords_are_slowed_down(monkeypatch, fake_models, no_wrong_passwords_yet):
+    """After a wrong password the client's next one is not even checked for 1 s, then 2 s after a
+    second, doubling: guessing is slow; the right password is let in once the wait is over."""
+    monkeypatch.setenv("RENDER_OR_REAL_PASSWORD", "s3cret horse")
+    monkeypatch.setenv(ENV, str(fake_models))
+    at = AppTest.from_file(str(APP), default_timeout=180).run()
+    at.text_input(key="password").input("guess 1").run()
+    assert "checked after 1 s" in at.error[0].value
+    at.text_input(key="password").input("s3cret horse").run()  # at once: refused unchecked
+    assert "Too many wrong passwords" in at.error[0].value and not at.metric
+    time.sleep(FIRST_WAIT_S)
+    at.text_input(key="password").input("guess 2").run()
+    assert "checked after 2 s" in at.error[0].value
+    time.sleep(2 * FIRST_WAIT_S)
+    at.text_input(key="password").input("s3cret horse").run()
+    assert not at.exception and at.metric
+
+
+def test_the_sign_in_cookie_is_signed_and_expires():
+    """The cookie that keeps a visitor in across reloads: made only with the password, refused when
+    changed, expired, or made for another password."""
+    now = time.time()
+    token = door_token("s3cret horse", int(now) + 3600)
+    assert token_valid(token, "s3cret horse", now)
+    assert not token_valid(token, "s3cret horse", now + 3601)  # expired
+    assert not token_valid(token, "another password", now)
+    expires, mac = token.split(".")
+    assert not token_valid(f"{int(expires) + 10**6}.{mac}", "s3cret horse", now)  # expiry pushed back
+    assert not token_valid(None, "s3cret horse", now) and not token_valid("junk", "s3cret horse", now)
 
 
 # ---------------------------------------------------------------- 3. threshold
@@ -611,6 +652,38 @@ def test_streamlit_run_renders_in_chromium_without_errors(tiny_models, artifacts
                     settled(heading)
                     name = section.split()[0].lower()
                     shot(artifacts_dir / f"streamlit_app_{name}.png")
+            finally:
+                browser.close()
+    finally:
+        stop(server)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (bash setup.sh --test installs it)")
+def test_a_reload_keeps_a_signed_in_visitor_in(fake_models, tmp_path):
+    """Signed in once, a reload (a new Streamlit session) shows the runs again without the password:
+    the browser holds the signed cookie; a browser without it is asked for the password."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, url, _ = start_from_procfile(fake_models, tmp_path)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--no-first-run"])
+            try:
+                page = browser.new_page()
+                page.goto(url)
+                password = page.locator("input[type=password]")
+                password.wait_for(timeout=60_000)
+                password.fill(PASSWORD)
+                password.press("Enter")
+                overview = page.get_by_role("heading", name="Overview: tiny-tracenet").first
+                overview.wait_for(timeout=60_000)
+                page.wait_for_function("() => document.cookie.includes('render_or_real_door=')", timeout=30_000)
+                page.reload()
+                overview.wait_for(timeout=60_000)
+                assert page.locator("input[type=password]").count() == 0
+                stranger = browser.new_page()  # a new context: no cookie
+                stranger.goto(url)
+                stranger.locator("input[type=password]").wait_for(timeout=60_000)
             finally:
                 browser.close()
     finally:
