@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from train.files import size_text
+
 # Every ASCII punctuation character may be backslash-escaped in CommonMark: escaping them all leaves no
 # link, image, emphasis, HTML, KaTeX ($) or Streamlit directive (:red[...], :material/...:) to find.
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -17,8 +19,6 @@ def md_text(text: str) -> str:
     text = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = "".join(chr(0x2400 + ord(c)) if ord(c) < 32 else "\u2421" if c == "\x7f" else c for c in text)
     return MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
-
-from train.files import size_text
 
 
 def is_num(x) -> bool:
